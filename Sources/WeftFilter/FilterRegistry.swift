@@ -1,0 +1,108 @@
+import Foundation
+import Yams
+
+/// Maps stable filter names to factories. Swift has no static constructors, so filters are
+/// registered explicitly: built-ins by `WeftFilters`, custom filters by the proxy's main.
+public struct FilterRegistry: Sendable {
+    private var builders: [String: any ErasedFactory] = [:]
+
+    public init() {}
+
+    /// The registered names, sorted.
+    public var names: [String] { builders.keys.sorted() }
+
+    /// Registers `factory` under its name, replacing any earlier factory of that name.
+    public mutating func register<Factory: FilterFactory>(_ factory: Factory) {
+        builders[factory.name] = TypedFactory(factory: factory)
+    }
+
+    /// Builds one filter from its spec.
+    public func makeFilter(_ spec: FilterSpec, context: FilterBuildContext) throws(FilterConfigError) -> any HTTPFilter {
+        guard let factory = builders[spec.name] else {
+            let known = names.joined(separator: ", ")
+            throw FilterConfigError(filter: spec.name, field: "", message: "unknown filter; registered filters are: \(known)")
+        }
+        do {
+            return try factory.build(from: spec.config, context: context)
+        } catch {
+            var named = error
+            named.filter = spec.name
+            throw named
+        }
+    }
+
+    /// Builds a whole chain, in order. Done once per config version, never per request.
+    public func makeChain(_ specs: [FilterSpec], context: FilterBuildContext) throws(FilterConfigError) -> FilterChain {
+        var filters: [any HTTPFilter] = []
+        filters.reserveCapacity(specs.count)
+        for spec in specs {
+            filters.append(try makeFilter(spec, context: context))
+        }
+        return FilterChain(names: specs.map(\.name), filters: filters)
+    }
+}
+
+/// A factory seen through its name only: decodes its typed config from YAML, then builds.
+protocol ErasedFactory: Sendable {
+    func build(from node: Yams.Node, context: FilterBuildContext) throws(FilterConfigError) -> any HTTPFilter
+}
+
+struct TypedFactory<Factory: FilterFactory>: ErasedFactory {
+    let factory: Factory
+
+    func build(from node: Yams.Node, context: FilterBuildContext) throws(FilterConfigError) -> any HTTPFilter {
+        let config: Factory.Config
+        do {
+            config = try YAMLDecoder().decode(Factory.Config.self, from: node)
+        } catch let error as DecodingError {
+            throw FilterConfigError(decoding: error)
+        } catch {
+            throw FilterConfigError(field: "", message: "\(error)")
+        }
+        return try factory.makeFilter(config: config, context: context)
+    }
+}
+
+extension FilterConfigError {
+    /// Turns a decoding error into the field path and a short message.
+    public init(decoding error: DecodingError) {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            var result = ""
+            for key in codingPath {
+                if let index = key.intValue {
+                    result += "[\(index)]"
+                } else {
+                    result += result.isEmpty ? key.stringValue : ".\(key.stringValue)"
+                }
+            }
+            return result
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            self.init(field: path(context.codingPath + [key]), message: "is required")
+        case .typeMismatch(let type, let context):
+            self.init(field: path(context.codingPath), message: "expected \(Self.describe(type)); \(context.debugDescription)")
+        case .valueNotFound(let type, let context):
+            self.init(field: path(context.codingPath), message: "expected \(Self.describe(type)), found nothing")
+        case .dataCorrupted(let context):
+            let message = (context.underlyingError as? CustomStringConvertible)?.description ?? context.debugDescription
+            self.init(field: path(context.codingPath), message: message)
+        @unknown default:
+            self.init(field: "", message: "\(error)")
+        }
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Int.Type, is Int64.Type, is UInt32.Type: return "an integer"
+        case is Bool.Type: return "true or false"
+        case is Double.Type: return "a number"
+        default:
+            let name = "\(type)"
+            if name.hasPrefix("Array") { return "a list" }
+            if name.hasPrefix("Dictionary") { return "a mapping" }
+            return name
+        }
+    }
+}

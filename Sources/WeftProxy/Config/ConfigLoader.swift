@@ -1,0 +1,159 @@
+import Foundation
+import WeftFilter
+import Yams
+
+/// A config that cannot be used: where (file, line, field) and what is wrong, in one line.
+public struct ConfigError: Error, Sendable, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+    /// Dotted path from the top of the file, e.g. `outbound.filters[0].config.routes[1].backend`.
+    public var field: String
+    public var message: String
+
+    public var description: String {
+        let location = line.map { "\(file):\($0)" } ?? file
+        return field.isEmpty ? "\(location): \(message)" : "\(location): \(field): \(message)"
+    }
+}
+
+/// Reads, decodes and validates a proxy config, and builds everything the data plane needs.
+public struct ConfigLoader: Sendable {
+    public let registry: FilterRegistry
+
+    public init(registry: FilterRegistry) {
+        self.registry = registry
+    }
+
+    /// Loads `path` into a ready-to-swap snapshot; throws ``ConfigError`` with file, line and field.
+    public func load(path: String) throws(ConfigError) -> ProxySnapshot {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigError(file: path, line: nil, field: "", message: "cannot read the file: \(error.localizedDescription)")
+        }
+        return try load(text: text, file: path)
+    }
+
+    /// Loads config from YAML text; `file` only names it in errors.
+    public func load(text: String, file: String = "<config>") throws(ConfigError) -> ProxySnapshot {
+        let root: Yams.Node
+        do {
+            root = try Yams.compose(yaml: text) ?? .mapping(Yams.Node.Mapping([]))
+        } catch let error as YamlError {
+            throw ConfigError(file: file, line: Self.line(of: error), field: "", message: "not valid YAML: \(Self.summary(of: error))")
+        } catch {
+            throw ConfigError(file: file, line: nil, field: "", message: "not valid YAML: \(error)")
+        }
+        let config: ProxyConfig
+        do {
+            config = try YAMLDecoder().decode(ProxyConfig.self, from: root)
+        } catch let error as DecodingError {
+            let described = FilterConfigError(decoding: error)
+            throw ConfigError(file: file, line: Self.node(root, at: described.field)?.mark?.line, field: described.field, message: described.message)
+        } catch {
+            throw ConfigError(file: file, line: nil, field: "", message: "\(error)")
+        }
+        try validate(config, root: root, file: file)
+
+        var backendNames = Set(config.backends.map(\.name))
+        let inboundNames = backendNames.union([ProxySnapshot.appBackendName])
+        func chain(_ listener: String, _ entries: [FilterEntry]?, direction: TrafficDirection, names: Set<String>) throws(ConfigError) -> FilterChain {
+            let context = FilterBuildContext(direction: direction, backendNames: names)
+            guard let entries else {
+                return try! registry.makeChain([FilterSpec(name: "route")], context: context)
+            }
+            var specs: [FilterSpec] = []
+            for (index, entry) in entries.enumerated() {
+                let node = Self.node(root, at: "\(listener).filters[\(index)].config") ?? .mapping(Yams.Node.Mapping([]))
+                specs.append(FilterSpec(name: entry.name, config: node))
+            }
+            var filters: [any HTTPFilter] = []
+            for (index, spec) in specs.enumerated() {
+                do {
+                    filters.append(try registry.makeFilter(spec, context: context))
+                } catch {
+                    let base = "\(listener).filters[\(index)]"
+                    let field = error.field.isEmpty ? base : "\(base).config.\(error.field)".replacingOccurrences(of: ".config.[", with: ".config[")
+                    let line = (Self.node(root, at: field) ?? Self.node(root, at: base))?.mark?.line
+                    throw ConfigError(file: file, line: line, field: field, message: "filter '\(error.filter)': \(error.message)")
+                }
+            }
+            return FilterChain(names: specs.map(\.name), filters: filters)
+        }
+        let inbound = try chain("inbound", config.inbound.filters, direction: .inbound, names: inboundNames)
+        backendNames.remove(ProxySnapshot.appBackendName)
+        let outbound = try chain("outbound", config.outbound.filters, direction: .outbound, names: backendNames)
+        return ProxySnapshot(config: config, source: text, inboundChain: inbound, outboundChain: outbound)
+    }
+
+    private func validate(_ config: ProxyConfig, root: Yams.Node, file: String) throws(ConfigError) {
+        func fail(_ field: String, _ message: String) -> ConfigError {
+            ConfigError(file: file, line: Self.node(root, at: field)?.mark?.line, field: field, message: message)
+        }
+        var seen: Set<String> = []
+        for (index, backend) in config.backends.enumerated() {
+            if backend.name.isEmpty { throw fail("backends[\(index)].name", "must not be empty") }
+            if backend.name == ProxySnapshot.appBackendName {
+                throw fail("backends[\(index)].name", "'app' is reserved for the local application (set inbound.app instead)")
+            }
+            if !seen.insert(backend.name).inserted {
+                throw fail("backends[\(index)].name", "backend '\(backend.name)' is defined twice")
+            }
+        }
+        if config.upstream.connectTimeout.nanoseconds <= 0 {
+            throw fail("upstream.connectTimeout", "must be greater than zero")
+        }
+        if config.upstream.maxIdlePerEndpoint < 0 {
+            throw fail("upstream.maxIdlePerEndpoint", "must not be negative")
+        }
+    }
+
+    /// The node at a dotted path like `a.b[2].c`, if present.
+    static func node(_ root: Yams.Node, at path: String) -> Yams.Node? {
+        var current: Yams.Node? = root
+        var token = ""
+        func step(_ key: String) {
+            guard !key.isEmpty else { return }
+            current = current?[key]
+        }
+        var index = path.startIndex
+        while index < path.endIndex {
+            let character = path[index]
+            switch character {
+            case ".":
+                step(token); token = ""
+            case "[":
+                step(token); token = ""
+                let close = path[index...].firstIndex(of: "]") ?? path.endIndex
+                if let position = Int(path[path.index(after: index)..<close]) {
+                    current = current?[position]
+                }
+                index = close
+            default:
+                token.append(character)
+            }
+            if index < path.endIndex { index = path.index(after: index) }
+        }
+        step(token)
+        return current
+    }
+
+    private static func line(of error: YamlError) -> Int? {
+        switch error {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _):
+            return mark.line
+        default:
+            return nil
+        }
+    }
+
+    private static func summary(of error: YamlError) -> String {
+        switch error {
+        case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _):
+            return problem
+        default:
+            return "\(error)"
+        }
+    }
+}

@@ -1,0 +1,188 @@
+import WeftFilter
+
+/// A proxy's config file, as written. See `config/proxy.yaml` for a commented example.
+public struct ProxyConfig: Decodable, Sendable {
+    public var admin: AdminConfig
+    public var inbound: InboundConfig
+    public var outbound: OutboundConfig
+    public var backends: [BackendConfig]
+    public var upstream: UpstreamConfig
+    /// How long SIGTERM waits for requests in flight before exiting.
+    public var shutdownGracePeriod: ConfigDuration
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case admin, inbound, outbound, backends, upstream, shutdownGracePeriod
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        admin = try container.decodeIfPresent(AdminConfig.self, forKey: .admin) ?? AdminConfig()
+        inbound = try container.decodeIfPresent(InboundConfig.self, forKey: .inbound) ?? InboundConfig()
+        outbound = try container.decodeIfPresent(OutboundConfig.self, forKey: .outbound) ?? OutboundConfig()
+        backends = try container.decodeIfPresent([BackendConfig].self, forKey: .backends) ?? []
+        upstream = try container.decodeIfPresent(UpstreamConfig.self, forKey: .upstream) ?? UpstreamConfig()
+        shutdownGracePeriod = try container.decodeIfPresent(ConfigDuration.self, forKey: .shutdownGracePeriod) ?? .seconds(30)
+    }
+
+    /// The defaults: every listener on loopback at Linkerd's ports, the app at 127.0.0.1:8080.
+    public init() {
+        admin = AdminConfig()
+        inbound = InboundConfig()
+        outbound = OutboundConfig()
+        backends = []
+        upstream = UpstreamConfig()
+        shutdownGracePeriod = .seconds(30)
+    }
+}
+
+/// The admin listener (`/live`, `/ready`, `/config`).
+public struct AdminConfig: Decodable, Sendable {
+    public var address: ListenAddress = ListenAddress(host: "127.0.0.1", port: 4191)
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case address }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        address = try container.decodeIfPresent(ListenAddress.self, forKey: .address) ?? address
+    }
+}
+
+/// The inbound listener: traffic to the local application.
+public struct InboundConfig: Decodable, Sendable {
+    public var enabled = true
+    public var address = ListenAddress(host: "127.0.0.1", port: 4143)
+    /// Where the local application listens; the default destination of inbound requests.
+    public var app = ListenAddress(host: "127.0.0.1", port: 8080)
+    /// The filter chain; absent means `[route]` with no routes (everything to the app).
+    public var filters: [FilterEntry]?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case enabled, address, app, filters }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
+        address = try container.decodeIfPresent(ListenAddress.self, forKey: .address) ?? address
+        app = try container.decodeIfPresent(ListenAddress.self, forKey: .app) ?? app
+        filters = try container.decodeIfPresent([FilterEntry].self, forKey: .filters)
+    }
+}
+
+/// The outbound listener: traffic from the local application to other services.
+public struct OutboundConfig: Decodable, Sendable {
+    public var enabled = true
+    public var address = ListenAddress(host: "127.0.0.1", port: 4140)
+    /// The filter chain; absent means `[route]` with no routes (everything to its authority).
+    public var filters: [FilterEntry]?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case enabled, address, filters }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
+        address = try container.decodeIfPresent(ListenAddress.self, forKey: .address) ?? address
+        filters = try container.decodeIfPresent([FilterEntry].self, forKey: .filters)
+    }
+}
+
+/// One `{name, config}` entry of a filter chain. The config is decoded later by the filter's factory.
+public struct FilterEntry: Decodable, Sendable {
+    public var name: String
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, config }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+    }
+}
+
+/// A named service and its static endpoints (discovery comes with the controller).
+public struct BackendConfig: Decodable, Sendable {
+    public var name: String
+    public var endpoints: [ListenAddress]
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, endpoints }
+
+    public init(name: String, endpoints: [ListenAddress]) {
+        self.name = name
+        self.endpoints = endpoints
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        endpoints = try container.decodeIfPresent([ListenAddress].self, forKey: .endpoints) ?? []
+    }
+}
+
+/// How the proxy talks to upstreams.
+public struct UpstreamConfig: Decodable, Sendable {
+    /// Longest wait for a TCP connection (Linkerd's outbound default: 1 s).
+    public var connectTimeout: ConfigDuration = .seconds(1)
+    /// How long an unused pooled connection is kept open.
+    public var idleTimeout: ConfigDuration = .seconds(10)
+    /// Most idle connections kept per endpoint and event loop.
+    public var maxIdlePerEndpoint = 64
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case connectTimeout, idleTimeout, maxIdlePerEndpoint }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        connectTimeout = try container.decodeIfPresent(ConfigDuration.self, forKey: .connectTimeout) ?? connectTimeout
+        idleTimeout = try container.decodeIfPresent(ConfigDuration.self, forKey: .idleTimeout) ?? idleTimeout
+        maxIdlePerEndpoint = try container.decodeIfPresent(Int.self, forKey: .maxIdlePerEndpoint) ?? maxIdlePerEndpoint
+    }
+}
+
+/// `host:port` (`127.0.0.1:4143`, `[::1]:80`, `localhost:8080`).
+public struct ListenAddress: Codable, Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `host:port`; nil when the port is missing or out of range.
+    public init?(parsing text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (0...65535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        guard let parsed = ListenAddress(parsing: text) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(text)' is not host:port")
+        }
+        self = parsed
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}

@@ -1,0 +1,260 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOExtras
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+import UnixSignals
+import WeftFilter
+
+/// The proxy process as a swift-service-lifecycle `Service`: binds the inbound, outbound and
+/// admin listeners, reloads config on SIGHUP or when the file changes, and drains on shutdown.
+public final class ProxyServer: Service, AdminState, Sendable {
+    private let configPath: String?
+    private let loader: ConfigLoader
+    private let logger: Logger
+    private let group: any EventLoopGroup
+    private let pools: UpstreamPools
+    private let state = NIOLockedValueBox(RuntimeState())
+    private let watchInterval: TimeAmount?
+
+    private struct RuntimeState {
+        var store: SnapshotStore?
+        var ready = false
+        var reloads = 0
+        var rejectedReloads = 0
+        var lastReloadError: String?
+        var lastSeenSource: String?
+    }
+
+    /// - Parameters:
+    ///   - configPath: the YAML file; `nil` runs with every default.
+    ///   - registry: the filters config may name (built-ins and compiled-in plugins).
+    ///   - watchInterval: how often the file is checked for changes; `nil` reloads on SIGHUP only.
+    public init(configPath: String?, registry: FilterRegistry, logger: Logger, group: any EventLoopGroup,
+                watchInterval: TimeAmount? = .seconds(1)) {
+        self.configPath = configPath
+        self.loader = ConfigLoader(registry: registry)
+        self.logger = logger
+        self.group = group
+        self.pools = UpstreamPools(group: group)
+        self.watchInterval = watchInterval
+    }
+
+    /// Loads and validates the config without serving (`--check`).
+    public func check() throws(ConfigError) -> ProxySnapshot {
+        try loadSnapshot()
+    }
+
+    private func loadSnapshot() throws(ConfigError) -> ProxySnapshot {
+        if let configPath {
+            return try loader.load(path: configPath)
+        }
+        return try loader.load(text: "{}", file: "<defaults>")
+    }
+
+    public func run() async throws {
+        let snapshot = try loadSnapshot()
+        let store = SnapshotStore(snapshot)
+        state.withLockedValue {
+            $0.store = store
+            $0.lastSeenSource = snapshot.source
+        }
+        let quiesce = ServerQuiescingHelper(group: group)
+        let config = snapshot.config
+
+        var channels: [any Channel] = []
+        do {
+            if config.inbound.enabled {
+                channels.append(try await bindProxy(.inbound, config.inbound.address, store: store, quiesce: quiesce))
+            }
+            if config.outbound.enabled {
+                channels.append(try await bindProxy(.outbound, config.outbound.address, store: store, quiesce: quiesce))
+            }
+            channels.append(try await bindAdmin(config.admin.address, quiesce: quiesce))
+        } catch {
+            for channel in channels { try? await channel.close() }
+            throw error
+        }
+        state.withLockedValue { $0.ready = true }
+        logger.info("weft-proxy ready", metadata: ["version": "\(snapshot.version)", "config": "\(configPath ?? "<defaults>")"])
+
+        await withDiscardingTaskGroup { tasks in
+            tasks.addTask { await self.reloadOnSignal() }
+            if let interval = self.watchInterval, self.configPath != nil {
+                tasks.addTask { await self.watchFile(every: interval) }
+            }
+            // Returns when SIGTERM (or the service group) starts a graceful shutdown.
+            try? await gracefulShutdown()
+            tasks.cancelAll()
+        }
+        state.withLockedValue { $0.ready = false }
+        await drain(quiesce: quiesce, gracePeriod: store.current.config.shutdownGracePeriod)
+    }
+
+    // MARK: Listeners
+
+    private func bindProxy(_ direction: TrafficDirection, _ address: ListenAddress, store: SnapshotStore,
+                           quiesce: ServerQuiescingHelper) async throws -> any Channel {
+        let pools = self.pools
+        let logger = self.logger
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
+                    try sync.addHandler(HTTPErrorResponder(logger: logger))
+                    try sync.addHandler(ProxyHandler(direction: direction, store: store, pools: pools, logger: logger))
+                }
+            }
+            .bind(host: address.host, port: address.port)
+            .get()
+        logger.info("listening", metadata: ["listener": "\(direction.rawValue)", "address": "\(Self.describe(channel.localAddress, fallback: address))"])
+        return channel
+    }
+
+    private func bindAdmin(_ address: ListenAddress, quiesce: ServerQuiescingHelper) async throws -> any Channel {
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.configureHTTPServerPipeline()
+                    try sync.addHandler(AdminHandler(state: self))
+                }
+            }
+            .bind(host: address.host, port: address.port)
+            .get()
+        logger.info("listening", metadata: ["listener": "admin", "address": "\(Self.describe(channel.localAddress, fallback: address))"])
+        return channel
+    }
+
+    private static func describe(_ address: SocketAddress?, fallback: ListenAddress) -> String {
+        guard let address, let ip = address.ipAddress, let port = address.port else { return fallback.description }
+        return ListenAddress(host: ip, port: port).description
+    }
+
+    // MARK: Reload
+
+    /// Loads the file again and swaps the new snapshot in; a bad file is rejected and the
+    /// snapshot in force stays.
+    @discardableResult
+    public func reload(reason: String) -> Bool {
+        guard let store = state.withLockedValue({ $0.store }) else { return false }
+        do {
+            let snapshot = try loadSnapshot()
+            let old = store.replace(with: snapshot)
+            state.withLockedValue {
+                $0.reloads += 1
+                $0.lastReloadError = nil
+                $0.lastSeenSource = snapshot.source
+            }
+            if old.config.inbound.address != snapshot.config.inbound.address
+                || old.config.outbound.address != snapshot.config.outbound.address
+                || old.config.admin.address != snapshot.config.admin.address {
+                logger.warning("listener addresses changed in config; they take effect after a restart")
+            }
+            logger.info("config reloaded", metadata: ["reason": "\(reason)", "version": "\(snapshot.version)", "previous": "\(old.version)"])
+            return true
+        } catch {
+            state.withLockedValue {
+                $0.rejectedReloads += 1
+                $0.lastReloadError = error.description
+            }
+            logger.error("config rejected, keeping version \(store.current.version): \(error.description)")
+            return false
+        }
+    }
+
+    private func reloadOnSignal() async {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in signals {
+            if Task.isCancelled { return }
+            reload(reason: "SIGHUP")
+        }
+    }
+
+    private func watchFile(every interval: TimeAmount) async {
+        guard let configPath else { return }
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .nanoseconds(interval.nanoseconds))
+            guard let text = try? String(contentsOfFile: configPath, encoding: .utf8) else { continue }
+            let changed = state.withLockedValue { state -> Bool in
+                guard state.lastSeenSource != text else { return false }
+                state.lastSeenSource = text
+                return true
+            }
+            if changed { reload(reason: "file changed") }
+        }
+    }
+
+    // MARK: Drain
+
+    private func drain(quiesce: ServerQuiescingHelper, gracePeriod: ConfigDuration) async {
+        logger.info("draining: no new connections; waiting for requests in flight", metadata: ["gracePeriod": "\(gracePeriod)"])
+        let promise = group.next().makePromise(of: Void.self)
+        quiesce.initiateShutdown(promise: promise)
+        let drained = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                (try? await promise.futureResult.get()) != nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: .nanoseconds(gracePeriod.nanoseconds))
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        try? await pools.closeAll().get()
+        if drained {
+            logger.info("drained; exiting")
+        } else {
+            logger.warning("grace period over with requests still in flight; exiting")
+        }
+    }
+
+    // MARK: AdminState
+
+    public var isReady: Bool { state.withLockedValue { $0.ready } }
+
+    func configReport() -> ConfigReport {
+        let (store, reloads, rejected, lastError) = state.withLockedValue { ($0.store, $0.reloads, $0.rejectedReloads, $0.lastReloadError) }
+        guard let snapshot = store?.current else {
+            return ConfigReport(version: "", loadedAt: "", file: configPath, reloads: 0, rejectedReloads: 0, backends: [:], source: "")
+        }
+        let config = snapshot.config
+        var backends: [String: [String]] = [:]
+        for backend in snapshot.backends.values {
+            backends[backend.name] = backend.endpoints.map(\.description)
+        }
+        return ConfigReport(
+            version: snapshot.version,
+            loadedAt: ISO8601DateFormatter().string(from: snapshot.loadedAt),
+            file: configPath,
+            reloads: reloads,
+            rejectedReloads: rejected,
+            lastReloadError: lastError,
+            inbound: config.inbound.enabled
+                ? .init(address: config.inbound.address.description, filters: snapshot.inboundChain.names, app: config.inbound.app.description) : nil,
+            outbound: config.outbound.enabled
+                ? .init(address: config.outbound.address.description, filters: snapshot.outboundChain.names, app: nil) : nil,
+            backends: backends,
+            source: snapshot.source)
+    }
+}

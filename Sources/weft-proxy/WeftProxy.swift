@@ -1,0 +1,9 @@
+import WeftProxyMain
+
+/// `weft-proxy`: the data plane, one per workload instance.
+@main
+struct WeftProxyEntry {
+    static func main() async {
+        await ProxyCommand.main(nil)
+    }
+}
