@@ -92,7 +92,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .target(name: "WeftFilterTesting", dependencies: ["WeftFilter"]),
+        .target(
+            name: "WeftFilterTesting",
+            dependencies: [
+                "WeftFilter",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
 
         // Custom filters: ordinary targets, registered by name in WeftProxyMain/CompiledFilters.swift.
         .target(name: "WeftHeaderRewrite", dependencies: ["WeftFilter"], path: "Plugins/HeaderRewrite"),
@@ -104,7 +113,7 @@ let package = Package(
         .testTarget(name: "WeftProxyTests", dependencies: ["WeftProxy", "WeftProxyMain"]),
         .testTarget(
             name: "WeftHeaderRewriteTests",
-            dependencies: ["WeftHeaderRewrite", "WeftFilterTesting", "WeftFilter"],
+            dependencies: ["WeftHeaderRewrite", "WeftFilterTesting", "WeftFilter", "WeftFilters"],
             path: "Tests/Plugins/HeaderRewriteTests"
         ),
         .testTarget(name: "IntegrationTests", dependencies: ["weft-proxy"], resources: [.copy("Fixtures")]),

@@ -1,0 +1,90 @@
+import HTTPTypes
+import Testing
+import WeftRegex
+@testable import WeftRouting
+
+@Suite struct RouteTableTests {
+    let scratch = MatchScratch()
+
+    func request(_ method: HTTPRequest.Method = .get, _ authority: String = "users.svc:8080", path: String, headers: HTTPFields = [:]) -> HTTPRequest {
+        HTTPRequest(method: method, scheme: "http", authority: authority, path: path, headerFields: headers)
+    }
+
+    @Test func firstMatchingRouteWinsInConfigOrder() throws {
+        let table = RouteTable<String>([
+            .init(match: RouteMatch(path: .prefix("/users")), target: "prefix"),
+            .init(match: RouteMatch(path: .regex(try PCRE2Pattern("/users/[0-9]+"))), target: "regex"),
+        ])
+        // Both match; the earlier one wins even though the later one is more specific.
+        #expect(table.find(request(path: "/users/1"), scratch: scratch)?.target == "prefix")
+    }
+
+    @Test func identicalRoutesResolveToTheFirst() {
+        let table = RouteTable<String>([
+            .init(match: RouteMatch(path: .exact("/a")), target: "first"),
+            .init(match: RouteMatch(path: .exact("/a")), target: "second"),
+        ])
+        #expect(table.find(request(path: "/a"), scratch: scratch)?.index == 0)
+    }
+
+    @Test func everyConditionMustHold() throws {
+        let table = RouteTable<String>([
+            .init(match: RouteMatch(methods: [.post], authority: .exact("users.svc"), path: .prefix("/users"),
+                                    headers: [HeaderMatch(name: HTTPField.Name("x-canary")!, value: .exact("1"))]),
+                  target: "canary-post"),
+            .init(match: RouteMatch(), target: "default"),
+        ])
+        var headers = HTTPFields()
+        headers[HTTPField.Name("x-canary")!] = "1"
+        #expect(table.find(request(.post, path: "/users", headers: headers), scratch: scratch)?.target == "canary-post")
+        #expect(table.find(request(.get, path: "/users", headers: headers), scratch: scratch)?.target == "default")
+        #expect(table.find(request(.post, "teams.svc", path: "/users", headers: headers), scratch: scratch)?.target == "default")
+        #expect(table.find(request(.post, path: "/users"), scratch: scratch)?.target == "default")
+    }
+
+    @Test func authorityMatchesTheHostIgnoringPortAndCase() {
+        let table = RouteTable<String>([.init(match: RouteMatch(authority: .exact("Users.SVC")), target: "users")])
+        #expect(table.find(request(.get, "USERS.svc:8080", path: "/"), scratch: scratch)?.target == "users")
+        #expect(table.find(request(.get, "users.svc", path: "/"), scratch: scratch)?.target == "users")
+        #expect(table.find(request(.get, "users.svc.evil", path: "/"), scratch: scratch) == nil)
+    }
+
+    @Test func pathMatchingIgnoresTheQueryString() throws {
+        let table = RouteTable<String>([.init(match: RouteMatch(path: .regex(try PCRE2Pattern("/search"))), target: "search")])
+        #expect(table.find(request(path: "/search?q=/etc/passwd"), scratch: scratch)?.target == "search")
+    }
+
+    @Test func headerPresenceAloneCanMatch() {
+        let table = RouteTable<String>([.init(match: RouteMatch(headers: [HeaderMatch(name: HTTPField.Name("x-debug")!, value: nil)]), target: "debug")])
+        var headers = HTTPFields()
+        headers[HTTPField.Name("x-debug")!] = "anything"
+        #expect(table.find(request(path: "/", headers: headers), scratch: scratch)?.target == "debug")
+        #expect(table.find(request(path: "/"), scratch: scratch) == nil)
+    }
+
+    @Test func namedCapturesComeFromTheWinningRoute() throws {
+        let table = RouteTable<String>([
+            .init(match: RouteMatch(authority: .regex(try PCRE2Pattern("(?<service>[a-z]+)\\.svc")),
+                                    path: .regex(try PCRE2Pattern("/users/(?<id>[0-9]+)"))), target: "user"),
+        ])
+        let found = table.find(request(path: "/users/42"), scratch: scratch)
+        #expect(found?.captures == ["service": "users", "id": "42"])
+    }
+
+    @Test func aRegexThatHitsItsLimitDoesNotMatchAndLaterRoutesStillDo() throws {
+        let hostile = try PCRE2Pattern("/(a+)+$", limits: RegexLimits(matchLimit: 10_000, depthLimit: 1_000, maxSubjectLength: 64 * 1024))
+        let table = RouteTable<String>([
+            .init(match: RouteMatch(path: .regex(hostile)), target: "hostile"),
+            .init(match: RouteMatch(path: .prefix("/")), target: "fallback"),
+        ])
+        let before = RegexLimits.hits
+        #expect(table.find(request(path: "/" + String(repeating: "a", count: 30_000) + "!"), scratch: scratch)?.target == "fallback")
+        #expect(RegexLimits.hits > before)
+    }
+
+    @Test func hostOfAnAuthority() {
+        #expect(RequestView.host(of: "Example.com:8080") == "example.com")
+        #expect(RequestView.host(of: "[::1]:80") == "[::1]")
+        #expect(RequestView.host(of: "svc") == "svc")
+    }
+}
