@@ -116,7 +116,8 @@ let package = Package(
             dependencies: ["WeftHeaderRewrite", "WeftFilterTesting", "WeftFilter", "WeftFilters"],
             path: "Tests/Plugins/HeaderRewriteTests"
         ),
-        .testTarget(name: "IntegrationTests", dependencies: ["weft-proxy"], resources: [.copy("Fixtures")]),
+        // Real processes over real sockets: weft-proxy with curl, Python's http.server and websockets.
+        .testTarget(name: "IntegrationTests", dependencies: ["weft-proxy"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -19,6 +19,9 @@ final class Exchange: UpstreamResponseDelegate {
         case connecting
         /// Request and response streaming.
         case forwarding
+        /// `101 Switching Protocols` sent to the client; waiting for the end of the upstream's
+        /// 101 message before both connections switch to relaying bytes.
+        case upgrading
         /// Over (answered, failed or upgraded).
         case done
     }
@@ -73,6 +76,7 @@ final class Exchange: UpstreamResponseDelegate {
         switch phase {
         case .filtering, .connecting: return true
         case .forwarding: return !(upstream?.handler.isWritable ?? true)
+        case .upgrading: return true
         case .done: return false
         }
     }
@@ -318,6 +322,10 @@ final class Exchange: UpstreamResponseDelegate {
     }
 
     func upstreamResponseEnd(_ trailers: HTTPHeaders?) {
+        if phase == .upgrading {
+            completeUpgrade()
+            return
+        }
         guard phase == .forwarding, responseStarted, let connection = upstream else { return }
         var fields = trailers.map { HTTPFields($0, splitCookie: false) }
         chain.responseEnd(&fields, context: context)
@@ -332,6 +340,12 @@ final class Exchange: UpstreamResponseDelegate {
     }
 
     func upstreamFailed(_ error: UpstreamFailure) {
+        if phase == .upgrading {
+            upstream = nil
+            finish(.failed("upstream \(endpointText) closed the connection while switching protocols"))
+            proxy.abortConnection(for: self)
+            return
+        }
         guard phase == .forwarding, let connection = upstream else { return }
         upstream = nil
         if !responseStarted {
@@ -368,18 +382,27 @@ final class Exchange: UpstreamResponseDelegate {
     }
 
     private func switchProtocols(_ head: HTTPResponseHead) {
-        guard let connection = upstream else { return }
         timeout?.cancel()
-        upstream = nil
-        connection.handler.delegate = nil
         var out = head
         out.version = .http1_1
         context.recordResponseStatus(.switchingProtocols)
         responseStarted = true
+        phase = .upgrading
         proxy.writeResponse(.head(out))
         proxy.flush()
+    }
+
+    /// The upstream's 101 message is complete: hand both connections to the byte relay. Done on
+    /// the next event loop tick, once the HTTP decoders have returned from the current read.
+    private func completeUpgrade() {
+        guard let connection = upstream else { return }
+        upstream = nil
+        connection.handler.delegate = nil
         finish(.responded(status: 101))
-        proxy.spliceUpgraded(with: connection)
+        let proxy = self.proxy
+        context.eventLoop.assumeIsolated().execute {
+            proxy.spliceUpgraded(with: connection)
+        }
     }
 
     // MARK: Local answers and failures

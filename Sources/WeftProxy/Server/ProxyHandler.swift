@@ -150,7 +150,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// After `101 Switching Protocols`: drop HTTP from both connections and relay bytes.
     func spliceUpgraded(with upstream: UpstreamConnection) {
-        guard let context else {
+        guard let context, context.channel.isActive, upstream.channel.isActive else {
+            context?.close(promise: nil)
             upstream.close()
             return
         }

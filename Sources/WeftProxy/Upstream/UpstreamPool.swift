@@ -170,8 +170,8 @@ final class UpstreamPools: @unchecked Sendable {
     /// Closes idle connections on every loop.
     func closeAll() -> EventLoopFuture<Void> {
         let futures = pools.values.map { pool in
-            let bound = NIOLoopBound(pool, eventLoop: pool.eventLoop)
-            return pool.eventLoop.submit { bound.value.closeAll() }
+            let loop = pool.eventLoop
+            return loop.submit { self.pool(for: loop).closeAll() }
         }
         return EventLoopFuture.andAllComplete(futures, on: futures.first?.eventLoop ?? pools.values.first!.eventLoop)
     }

@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+
+extension Integration {
+    @Suite struct HTTP1Proxying {
+        @Test func curlReachesTheAppThroughTheInboundListenerWithHostPreserved() async throws {
+            let upstream = try await PythonUpstream.start()
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: upstream.address))
+            let result = try await curl(["-H", "Host: emoji.emojivoto:8080", "http://\(proxy.inbound)/echo?x=1"])
+            #expect(result.status == 0, "\(result.stderr)")
+            let echo = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+            #expect(echo?["path"] as? String == "/echo?x=1")
+            let headers = echo?["headers"] as? [String: String]
+            #expect(headers?["host"] == "emoji.emojivoto:8080")
+        }
+
+        @Test func outboundTrafficGoesToTheAuthorityOrTheNamedBackend() async throws {
+            let direct = try await PythonUpstream.start()
+            let named = try await PythonUpstream.start()
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:1", extra: """
+                backends:
+                  - name: users.default
+                    endpoints: [\(named.address)]
+                """))
+            // No backend is named like this authority: the request goes where it was headed.
+            let first = try await curl(["-H", "Host: \(direct.address)", "http://\(proxy.outbound)/status/201", "-o", "/dev/null", "-w", "%{http_code}"])
+            #expect(first.stdout == "201")
+            #expect(try await direct.connectionCount() == 2)  // the proxied request and this count query
+            // The authority names a backend: its endpoints serve it.
+            let second = try await curl(["-H", "Host: users.default:8080", "http://\(proxy.outbound)/status/202", "-o", "/dev/null", "-w", "%{http_code}"])
+            #expect(second.stdout == "202")
+            #expect(try await named.connectionCount() == 2)
+        }
+
+        @Test func oneHundredSequentialRequestsReuseOneUpstreamConnection() async throws {
+            let upstream = try await PythonUpstream.start()
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: upstream.address))
+            let urls = (0..<100).map { "http://\(proxy.inbound)/status/200?n=\($0)" }
+            let result = try await curl(["-w", "%{http_code} %{num_connects}\\n"] + urls.flatMap { [$0, "-o", "/dev/null"] })
+            let lines = result.stdout.split(separator: "\n")
+            #expect(lines.count == 100)
+            #expect(lines.allSatisfy { $0.hasPrefix("200") })
+            // curl kept one client connection; the proxy kept one upstream connection.
+            #expect(lines.dropFirst().allSatisfy { $0.hasSuffix(" 0") })
+            #expect(try await upstream.connectionCount() == 2)  // one for the 100 requests, one for this query
+        }
+
+        @Test func chunkedBodiesStreamBothWaysWithTrailers() async throws {
+            let upstream = try await PythonUpstream.start()
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: upstream.address))
+            // Chunked upload: curl frames the file with Transfer-Encoding: chunked.
+            let payload = Data((0..<300_000).map { UInt8($0 % 251) })
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("weft-chunked-up-\(UUID().uuidString)")
+            try payload.write(to: file)
+            defer { try? FileManager.default.removeItem(at: file) }
+            let upload = try await curl(["-H", "Transfer-Encoding: chunked", "--data-binary", "@\(file.path)", "http://\(proxy.inbound)/upload"])
+            let uploaded = try JSONSerialization.jsonObject(with: Data(upload.stdout.utf8)) as? [String: Any]
+            #expect(uploaded?["bytes"] as? Int == payload.count, "\(upload.stdout) \(upload.stderr)")
+            // Chunked download with a trailer.
+            let download = try await curl(["-v", "--raw", "http://\(proxy.inbound)/download?bytes=200000&chunked=1", "-o", "/tmp/weft-chunked-\(getpid())"])
+            let raw = try Data(contentsOf: URL(fileURLWithPath: "/tmp/weft-chunked-\(getpid())"))
+            try? FileManager.default.removeItem(atPath: "/tmp/weft-chunked-\(getpid())")
+            #expect(download.stderr.lowercased().contains("transfer-encoding: chunked"))
+            #expect(String(decoding: raw.suffix(40), as: UTF8.self).contains("x-checksum: done"))
+        }
+
+        @Test func expectContinueGetsTheUpstreams100BeforeTheBodyIsSent() async throws {
+            let upstream = try await PythonUpstream.start()
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: upstream.address))
+            let body = String(repeating: "b", count: 20_000)
+            let started = ContinuousClock.now
+            let result = try await curl(["-v", "-H", "Expect: 100-continue", "--expect100-timeout", "10", "--data-binary", body, "http://\(proxy.inbound)/upload"])
+            #expect(result.stderr.contains("HTTP/1.1 100 Continue"), "\(result.stderr)")
+            #expect(result.stdout.contains("\"bytes\": 20000"))
+            // Without the 100, curl would have waited its 10 s expect timeout.
+            #expect(ContinuousClock.now - started < .seconds(8))
+        }
+
+        @Test func webSocketEchoWorksThroughTheProxyAfter101() async throws {
+            let server = ChildProcess(Paths.pythonExecutable(), ["-u", Paths.fixtures.appendingPathComponent("ws_echo.py").path, "server"])
+            try server.start()
+            let port = try await server.waitForOutput("PORT ([0-9]+)")[1]
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(port)"))
+            let client = try await run(Paths.pythonExecutable(), [Paths.fixtures.appendingPathComponent("ws_echo.py").path, "client", "ws://\(proxy.inbound)/chat", "50"])
+            #expect(client.stdout.contains("OK 50"), "\(client.stdout) \(client.stderr)")
+        }
+
+        @Test func headRequestsAndNoContentResponsesCarryNoBody() async throws {
+            let upstream = try await PythonUpstream.start()
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: upstream.address))
+            let head = try await curl(["-I", "http://\(proxy.inbound)/download?bytes=5000"])
+            #expect(head.stdout.contains("200 OK"))
+            #expect(head.stdout.lowercased().contains("content-length: 5000"))
+            // Two requests on one connection: a body on the 204 would corrupt the second.
+            let twice = try await curl(["-o", "/dev/null", "-o", "/dev/null", "-w", "%{http_code}\\n", "http://\(proxy.inbound)/status/204", "http://\(proxy.inbound)/status/200"])
+            #expect(twice.stdout == "204\n200\n")
+        }
+
+        @Test func http10ClientsGetAResponseTheyCanRead() async throws {
+            let upstream = try await PythonUpstream.start()
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: upstream.address))
+            let result = try await curl(["--http1.0", "http://\(proxy.inbound)/download?bytes=1000&chunked=1", "-o", "/dev/null", "-w", "%{http_code} %{size_download}"])
+            #expect(result.stdout == "200 1000")
+        }
+    }
+}

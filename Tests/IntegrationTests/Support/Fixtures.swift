@@ -1,0 +1,172 @@
+import Foundation
+
+/// Paths of the package, the built proxy and the test fixtures.
+enum Paths {
+    static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let fixtures = packageRoot.appendingPathComponent("Tests/IntegrationTests/Fixtures")
+
+    /// `WEFT_PROXY_BIN`, or the debug build `swift test` just made.
+    static var proxyBinary: String {
+        if let override = ProcessInfo.processInfo.environment["WEFT_PROXY_BIN"] { return override }
+        return packageRoot.appendingPathComponent(".build/debug/weft-proxy").path
+    }
+
+    static let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        ?? (ProcessInfo.processInfo.environment["PYTHON"] ?? "python3")
+    static let curl = "/usr/bin/curl"
+
+    static func pythonExecutable() -> String {
+        if let explicit = ProcessInfo.processInfo.environment["PYTHON"] { return explicit }
+        // Prefer the python3 on PATH (it has the pip packages CI installed).
+        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+            let candidate = "\(directory)/python3"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return python
+    }
+}
+
+/// Python's http.server with the endpoints described in `Fixtures/upstream.py`.
+final class PythonUpstream {
+    let process: ChildProcess
+    let port: Int
+
+    private init(process: ChildProcess, port: Int) {
+        self.process = process
+        self.port = port
+    }
+
+    static func start() async throws -> PythonUpstream {
+        let process = ChildProcess(Paths.pythonExecutable(), ["-u", Paths.fixtures.appendingPathComponent("upstream.py").path])
+        try process.start()
+        let port = Int(try await process.waitForOutput("PORT ([0-9]+)")[1])!
+        return PythonUpstream(process: process, port: port)
+    }
+
+    var address: String { "127.0.0.1:\(port)" }
+
+    /// TCP connections the upstream has accepted so far.
+    func connectionCount() async throws -> Int {
+        let result = try await run(Paths.curl, ["-s", "--max-time", "5", "http://\(address)/connections"])
+        let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        return json?["connections"] as? Int ?? -1
+    }
+}
+
+/// A `weft-proxy` process started from a config, with the addresses it bound (ports chosen by the OS).
+final class ProxyUnderTest {
+    let process: ChildProcess
+    let configFile: URL
+    let inbound: String
+    let outbound: String
+    let admin: String
+
+    private init(process: ChildProcess, configFile: URL, inbound: String, outbound: String, admin: String) {
+        self.process = process
+        self.configFile = configFile
+        self.inbound = inbound
+        self.outbound = outbound
+        self.admin = admin
+    }
+
+    /// A whole test config: listeners on loopback with ports chosen by the OS, the app at `app`,
+    /// optional filter chains (YAML lists, written unindented) and any other top-level YAML.
+    static func config(app: String, inboundFilters: String? = nil, outboundFilters: String? = nil, extra: String = "") -> String {
+        func indented(_ yaml: String) -> String {
+            yaml.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n")
+        }
+        var text = """
+            admin: { address: 127.0.0.1:0 }
+            shutdownGracePeriod: 10s
+            inbound:
+              address: 127.0.0.1:0
+              app: \(app)
+
+            """
+        if let inboundFilters { text += "  filters:\n\(indented(inboundFilters))\n" }
+        text += "outbound:\n  address: 127.0.0.1:0\n"
+        if let outboundFilters { text += "  filters:\n\(indented(outboundFilters))\n" }
+        return text + extra + "\n"
+    }
+
+    static func start(config: String, arguments: [String] = []) async throws -> ProxyUnderTest {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let file = directory.appendingPathComponent("proxy.yaml")
+        try config.write(to: file, atomically: true, encoding: .utf8)
+        let process = ChildProcess(Paths.proxyBinary, ["--config", file.path, "--threads", "1"] + arguments, stopsGracefully: true)
+        try process.start()
+        func address(_ listener: String) async throws -> String {
+            try await process.waitForOutput("address=([0-9.]+:[0-9]+) listener=\(listener)")[1]
+        }
+        let proxy = ProxyUnderTest(process: process, configFile: file, inbound: try await address("inbound"),
+                                   outbound: try await address("outbound"), admin: try await address("admin"))
+        _ = try await process.waitForOutput("weft-proxy ready")
+        return proxy
+    }
+
+    /// `/config` as JSON.
+    func configReport() async throws -> [String: Any] {
+        let result = try await run(Paths.curl, ["-s", "--max-time", "5", "http://\(admin)/config"])
+        guard let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] else {
+            throw TestFailure("/config is not JSON: \(result.stdout)")
+        }
+        return json
+    }
+
+    /// Peak resident set size (VmHWM) in KiB.
+    func peakRSSKiB() throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(process.pid)/status", encoding: .utf8)
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) else {
+            throw TestFailure("no VmHWM in /proc/\(process.pid)/status")
+        }
+        return kib
+    }
+
+    func stop() {
+        process.stop()
+        try? FileManager.default.removeItem(at: configFile.deletingLastPathComponent())
+    }
+
+    deinit { stop() }
+}
+
+/// curl, with the options every test wants (quiet, bounded in time).
+func curl(_ arguments: [String], timeout: Duration = .seconds(60)) async throws -> CommandResult {
+    try await run(Paths.curl, ["-sS", "--max-time", "\(Int(timeout.components.seconds))"] + arguments, timeout: timeout + .seconds(5))
+}
+
+/// Sends raw bytes on a fresh TCP connection and returns what comes back before the peer closes
+/// (or `timeout`): for requests curl refuses to send.
+func rawExchange(_ address: String, _ bytes: [UInt8], timeout: Duration = .seconds(10)) throws -> String {
+    let parts = address.split(separator: ":")
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestFailure("socket() failed") }
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(parts[1])!).bigEndian
+    inet_pton(AF_INET, String(parts[0]), &addr.sin_addr)
+    let connected = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { throw TestFailure("connect to \(address) failed") }
+    var tv = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    var offset = 0
+    while offset < bytes.count {
+        let written = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        if written <= 0 { break }
+        offset += written
+    }
+    var received = [UInt8]()
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = recv(fd, &buffer, buffer.count, 0)
+        if count <= 0 { break }
+        received += buffer[0..<count]
+    }
+    return String(decoding: received, as: UTF8.self)
+}
