@@ -50,7 +50,7 @@ public struct ConfigLoader: Sendable {
             config = try YAMLDecoder().decode(ProxyConfig.self, from: root)
         } catch let error as DecodingError {
             let described = FilterConfigError(decoding: error)
-            throw ConfigError(file: file, line: Self.node(root, at: described.field)?.mark?.line, field: described.field, message: described.message)
+            throw ConfigError(file: file, line: Self.line(root, at: described.field), field: described.field, message: described.message)
         } catch {
             throw ConfigError(file: file, line: nil, field: "", message: "\(error)")
         }
@@ -75,7 +75,7 @@ public struct ConfigLoader: Sendable {
                 } catch {
                     let base = "\(listener).filters[\(index)]"
                     let field = error.field.isEmpty ? base : "\(base).config.\(error.field)".replacingOccurrences(of: ".config.[", with: ".config[")
-                    let line = (Self.node(root, at: field) ?? Self.node(root, at: base))?.mark?.line
+                    let line = Self.line(root, at: field) ?? Self.line(root, at: base)
                     throw ConfigError(file: file, line: line, field: field, message: "filter '\(error.filter)': \(error.message)")
                 }
             }
@@ -89,7 +89,7 @@ public struct ConfigLoader: Sendable {
 
     private func validate(_ config: ProxyConfig, root: Yams.Node, file: String) throws(ConfigError) {
         func fail(_ field: String, _ message: String) -> ConfigError {
-            ConfigError(file: file, line: Self.node(root, at: field)?.mark?.line, field: field, message: message)
+            ConfigError(file: file, line: Self.line(root, at: field), field: field, message: message)
         }
         var seen: Set<String> = []
         for (index, backend) in config.backends.enumerated() {
@@ -107,6 +107,26 @@ public struct ConfigLoader: Sendable {
         if config.upstream.maxIdlePerEndpoint < 0 {
             throw fail("upstream.maxIdlePerEndpoint", "must not be negative")
         }
+    }
+
+    /// The line a field is written on: the key's line for a mapping entry, the item's for a list item.
+    static func line(_ root: Yams.Node, at path: String) -> Int? {
+        if path.hasSuffix("]") { return node(root, at: path)?.mark?.line }
+        let parent: Yams.Node?
+        let key: String
+        if let dot = path.lastIndex(of: ".") {
+            parent = node(root, at: String(path[..<dot]))
+            key = String(path[path.index(after: dot)...])
+        } else {
+            parent = root
+            key = path
+        }
+        return parent.flatMap { keyNode(in: $0, named: key) }?.mark?.line ?? node(root, at: path)?.mark?.line
+    }
+
+    private static func keyNode(in mapping: Yams.Node, named key: String) -> Yams.Node? {
+        guard case .mapping(let pairs) = mapping else { return nil }
+        return pairs.first { $0.key.string == key }?.key
     }
 
     /// The node at a dotted path like `a.b[2].c`, if present.
