@@ -54,8 +54,11 @@ public struct RouteConfig: Decodable, Sendable {
     public var backend: String
     /// Longest wait for the response head before answering 504; absent means no limit.
     public var timeout: ConfigDuration?
+    /// Reserved for the route's retry policy, which the `retry` filter will read. Until that
+    /// filter exists a `retry:` key is rejected rather than silently ignored.
+    public var retryPolicyGiven: Bool
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case name, match, backend, timeout }
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, match, backend, timeout, retry }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -64,6 +67,7 @@ public struct RouteConfig: Decodable, Sendable {
         match = try container.decodeIfPresent(RouteMatchConfig.self, forKey: .match) ?? RouteMatchConfig()
         backend = try container.decode(String.self, forKey: .backend)
         timeout = try container.decodeIfPresent(ConfigDuration.self, forKey: .timeout)
+        retryPolicyGiven = container.contains(.retry)
     }
 }
 

@@ -28,6 +28,9 @@ public struct RouteFilterFactory: FilterFactory {
                 let known = context.backendNames.sorted().joined(separator: ", ")
                 throw FilterConfigError(field: "\(field).backend", message: "unknown backend '\(route.backend)'; defined backends: \(known.isEmpty ? "none" : known)")
             }
+            if route.retryPolicyGiven {
+                throw FilterConfigError(field: "\(field).retry", message: "retry policies need the retry filter, which this proxy does not have yet; remove the key")
+            }
             let match = try compile(route.match, field: "\(field).match")
             let target = RouteFilter.Target(name: route.name, backend: route.backend, timeout: route.timeout?.timeAmount)
             entries.append(.init(match: match, target: target))

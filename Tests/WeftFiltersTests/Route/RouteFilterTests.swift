@@ -110,4 +110,13 @@ import Yams
             (error as! FilterConfigError).field == "routes[0].match.method[1]"
         }
     }
+
+    @Test func aRetryPolicyIsRejectedUntilTheRetryFilterExists() {
+        #expect {
+            try build("routes: [{ name: a, backend: users, retry: { attempts: 3 } }]")
+        } throws: { error in
+            let error = error as! FilterConfigError
+            return error.field == "routes[0].retry" && error.message.contains("retry filter")
+        }
+    }
 }
