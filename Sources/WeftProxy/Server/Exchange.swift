@@ -365,7 +365,7 @@ final class Exchange: UpstreamResponseDelegate {
             }
             return
         }
-        logger.info("upstream failed mid-response; closing the client connection", metadata: [
+        logger.debug("upstream failed mid-response; closing the client connection", metadata: [
             "upstream": "\(endpointText)", "error": "\(error)",
         ])
         finish(.failed("upstream \(endpointText) closed the connection mid-response"))
@@ -416,7 +416,7 @@ final class Exchange: UpstreamResponseDelegate {
         }
         dropUpstream()
         if response.headerFields[.weftProxyError] != nil {
-            logger.info("proxy error", metadata: [
+            logger.debug("proxy error", metadata: [
                 "status": "\(response.status.code)", "error": "\(response.headerFields[.weftProxyError]!)",
                 "direction": "\(context.direction.rawValue)",
             ])

@@ -26,7 +26,7 @@ final class HTTPErrorResponder: ChannelDuplexHandler, RemovableChannelHandler {
         guard !failed else { return }
         failed = true
         let (status, message) = Self.describe(parseError)
-        logger.info("rejected a malformed request", metadata: [
+        logger.debug("rejected a malformed request", metadata: [
             "peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")", "status": "\(status.code)", "error": "\(message)",
         ])
         guard !responseInProgress else {
