@@ -98,7 +98,7 @@ public final class ProxyServer: Service, AdminState, Sendable {
 
     private func bindProxy(_ direction: TrafficDirection, _ address: ListenAddress, store: SnapshotStore,
                            quiesce: ServerQuiescingHelper) async throws -> any Channel {
-        let pools = self.pools
+        let listener = ListenerContext(direction: direction, store: store, pools: pools, logger: logger)
         let logger = self.logger
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -114,7 +114,7 @@ public final class ProxyServer: Service, AdminState, Sendable {
                     let sync = channel.pipeline.syncOperations
                     try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
                     try sync.addHandler(HTTPErrorResponder(logger: logger))
-                    try sync.addHandler(ProxyHandler(direction: direction, store: store, pools: pools, logger: logger))
+                    try sync.addHandler(HTTP1DownstreamHandler(listener: listener))
                 }
             }
             .bind(host: address.host, port: address.port)

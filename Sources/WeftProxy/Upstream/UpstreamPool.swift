@@ -6,27 +6,10 @@ import NIOPosix
 import Glibc
 #endif
 
-/// One HTTP/1.1 connection to an upstream endpoint. Confined to its channel's event loop
-/// (it only crosses futures completed on that loop), hence the unchecked `Sendable`.
-final class UpstreamConnection: @unchecked Sendable {
-    let endpoint: ListenAddress
-    let channel: any Channel
-    let handler: UpstreamHandler
-    /// True when the connection served an earlier request (it may have been closed by the
-    /// upstream meanwhile, which makes a failure before any response byte safe to retry).
-    var reused = false
-    fileprivate var idleTimer: Scheduled<Void>?
-
-    init(endpoint: ListenAddress, channel: any Channel, handler: UpstreamHandler) {
-        self.endpoint = endpoint
-        self.channel = channel
-        self.handler = handler
-    }
-
-    func close() {
-        handler.delegate = nil
-        channel.close(promise: nil)
-    }
+/// The protocol spoken to an upstream: the one the client spoke (a gRPC call stays HTTP/2).
+enum UpstreamProtocol: Sendable {
+    case http1
+    case http2
 }
 
 /// Why no upstream connection could be made.
@@ -54,19 +37,20 @@ struct ConnectFailure: Error, CustomStringConvertible {
     }
 }
 
-/// Keep-alive connections to upstream endpoints, owned by one event loop and used only on it
-/// (so a request and its upstream connection never hop threads).
+/// Connections to upstream endpoints, owned by one event loop and used only on it (so a request
+/// and its upstream never hop threads): HTTP/1.1 keep-alive connections, one request at a time.
 final class UpstreamPool {
     let eventLoop: any EventLoop
-    private var idle: [ListenAddress: [UpstreamConnection]] = [:]
+    private var idle: [ListenAddress: [HTTP1UpstreamConnection]] = [:]
     private var closing = false
 
     init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
     }
 
-    /// An idle connection to `endpoint`, or a new one.
-    func acquire(_ endpoint: ListenAddress, settings: UpstreamConfig, forceNew: Bool = false) -> EventLoopFuture<UpstreamConnection> {
+    /// A stream to `endpoint` speaking `protocol`: an idle HTTP/1.1 connection or a new one.
+    func acquire(_ endpoint: ListenAddress, protocol: UpstreamProtocol, settings: UpstreamConfig,
+                 forceNew: Bool = false) -> EventLoopFuture<any UpstreamStream>.Isolated {
         eventLoop.preconditionInEventLoop()
         if !forceNew {
             while let connection = idle[endpoint]?.popLast() {
@@ -74,23 +58,22 @@ final class UpstreamPool {
                 connection.idleTimer = nil
                 connection.handler.onIdleClose = nil
                 if connection.channel.isActive {
-                    connection.reused = true
-                    return eventLoop.makeSucceededFuture(connection)
+                    connection.wasReused = true
+                    return eventLoop.assumeIsolated().makeSucceededFuture(connection as any UpstreamStream).assumeIsolated()
                 }
             }
         }
-        return connect(endpoint, timeout: settings.connectTimeout.timeAmount)
+        return connectHTTP1(endpoint, settings: settings).map { $0 as any UpstreamStream }
     }
 
-    /// Returns a connection whose last response ended cleanly, for reuse.
-    func release(_ connection: UpstreamConnection, settings: UpstreamConfig) {
+    /// Takes back a connection whose last response ended cleanly, for reuse.
+    func release(_ connection: HTTP1UpstreamConnection, settings: UpstreamConfig) {
         eventLoop.preconditionInEventLoop()
-        connection.handler.delegate = nil
         connection.handler.resumeReads()
         guard !closing, connection.channel.isActive,
               (idle[connection.endpoint]?.count ?? 0) < settings.maxIdlePerEndpoint
         else {
-            connection.close()
+            connection.cancel()
             return
         }
         idle[connection.endpoint, default: []].append(connection)
@@ -99,7 +82,7 @@ final class UpstreamPool {
         }
         connection.idleTimer = eventLoop.assumeIsolated().scheduleTask(in: settings.idleTimeout.timeAmount) { [weak self, unowned connection] in
             self?.remove(connection)
-            connection.close()
+            connection.cancel()
         }
     }
 
@@ -108,41 +91,43 @@ final class UpstreamPool {
         closing = true
         for connection in idle.values.joined() {
             connection.idleTimer?.cancel()
-            connection.close()
+            connection.cancel()
         }
         idle.removeAll()
     }
 
-    var idleCount: Int { idle.values.reduce(0) { $0 + $1.count } }
-
-    private func remove(_ connection: UpstreamConnection) {
+    private func remove(_ connection: HTTP1UpstreamConnection) {
         connection.idleTimer?.cancel()
         connection.idleTimer = nil
         idle[connection.endpoint]?.removeAll { $0 === connection }
     }
 
-    private func connect(_ endpoint: ListenAddress, timeout: TimeAmount) -> EventLoopFuture<UpstreamConnection> {
+    private func connectHTTP1(_ endpoint: ListenAddress, settings: UpstreamConfig) -> EventLoopFuture<HTTP1UpstreamConnection>.Isolated {
+        connectChannel(endpoint, timeout: settings.connectTimeout.timeAmount) { channel in
+            let sync = channel.pipeline.syncOperations
+            try sync.addHandler(HTTPRequestEncoder())
+            try sync.addHandler(ByteToMessageHandler(HTTPResponseDecoder(
+                leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .forward)))
+            try sync.addHandler(HTTP1UpstreamHandler())
+        }.assumeIsolated().flatMapThrowing { channel in
+            let handler = try channel.pipeline.syncOperations.handler(type: HTTP1UpstreamHandler.self)
+            return HTTP1UpstreamConnection(endpoint: endpoint, channel: channel, handler: handler, pool: self, settings: settings)
+        }
+    }
+
+    private func connectChannel(_ endpoint: ListenAddress, timeout: TimeAmount,
+                                initialize: @escaping @Sendable (any Channel) throws -> Void) -> EventLoopFuture<any Channel> {
         ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(HTTPRequestEncoder())
-                    try sync.addHandler(ByteToMessageHandler(HTTPResponseDecoder(
-                        leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .forward)))
-                    try sync.addHandler(UpstreamHandler())
-                }
+                channel.eventLoop.makeCompletedFuture { try initialize(channel) }
             }
             .connect(host: endpoint.host, port: endpoint.port)
             .flatMapErrorThrowing { error in
                 var timedOut = false
                 if case ChannelError.connectTimeout = error { timedOut = true }
                 throw ConnectFailure(endpoint: endpoint, underlying: error, timedOut: timedOut)
-            }
-            .flatMapThrowing { channel in
-                let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
-                return UpstreamConnection(endpoint: endpoint, channel: channel, handler: handler)
             }
     }
 }

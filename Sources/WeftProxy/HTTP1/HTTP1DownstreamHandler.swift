@@ -1,0 +1,246 @@
+import HTTPTypes
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
+import WeftFilter
+import WeftRegex
+
+/// The last handler of every client HTTP/1.1 connection, inbound or outbound.
+///
+/// One request is in flight at a time (NIO's pipelining handler queues the next), driven by an
+/// ``Exchange``. This handler adapts HTTP/1.1 to the exchange's version-free model: it converts
+/// heads, owns keep-alive and framing decisions, and withholds reads while the exchange says so.
+final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Downstream {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let listener: ListenerContext
+    let scratch = MatchScratch()
+    private(set) var context: ChannelHandlerContext?
+    private var exchange: Exchange?
+    private var pendingRead = false
+
+    // The request in flight, as HTTP/1.1 saw it.
+    private var clientVersion = HTTPVersion.http1_1
+    private var clientKeepAlive = true
+    private var upgradeRequested = false
+    private var headRequest = false
+    private var keepAlive = true
+
+    init(listener: ListenerContext) {
+        self.listener = listener
+    }
+
+    var remoteAddress: SocketAddress? { context?.remoteAddress }
+    var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // MARK: Client → proxy
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            guard exchange == nil else {
+                listener.logger.error("request head arrived while another request was in flight; closing")
+                context.close(promise: nil)
+                return
+            }
+            clientVersion = head.version
+            clientKeepAlive = head.isKeepAlive
+            headRequest = head.method == .HEAD
+            let upgrade = head.headers.first(name: "upgrade")
+            let connectionTokens = head.headers[canonicalForm: "connection"].map { $0.lowercased() }
+            upgradeRequested = upgrade != nil && connectionTokens.contains("upgrade")
+            let chunked = head.headers[canonicalForm: "transfer-encoding"].contains { $0.lowercased() == "chunked" }
+            guard let request = Self.makeRequest(head) else {
+                respondDirectly(.badRequest, "malformed request: unsupported method or request target")
+                return
+            }
+            let exchange = Exchange(downstream: self, request: request,
+                                    framing: HTTP1Framing(upgrade: upgradeRequested ? upgrade : nil, chunked: chunked),
+                                    protocolVersion: .http1, eventLoop: context.eventLoop)
+            self.exchange = exchange
+            exchange.start()
+        case .body(let body):
+            exchange?.requestBody(body)
+        case .end(let trailers):
+            exchange?.requestEnd(trailers.map { HTTPFields($0, splitCookie: false) })
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        exchange?.flushUpstream()
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let exchange {
+            self.exchange = nil
+            exchange.abort("client closed the connection")
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let exchange {
+            self.exchange = nil
+            exchange.abort("client connection failed: \(error)")
+        }
+        context.close(promise: nil)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            exchange?.clientBecameWritable()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if exchange?.holdsClientReads == true {
+            pendingRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    // MARK: Proxy → client (Downstream)
+
+    func resumeReadsIfPossible() {
+        guard pendingRead, exchange?.holdsClientReads != true, let context else { return }
+        pendingRead = false
+        context.read()
+    }
+
+    func writeResponseHead(_ response: HTTPResponse, for exchange: Exchange) {
+        var head = HTTPResponseHead(response)
+        if response.status.kind == .informational {
+            head.version = .http1_1
+            context?.write(wrapOutboundOut(.head(head)), promise: nil)
+            return
+        }
+        let bodyless = headRequest || response.status.code == 204 || response.status.code == 304
+        // A request that asked to upgrade stopped the HTTP decoder: without 101 the connection cannot go on.
+        keepAlive = clientKeepAlive && !upgradeRequested
+        if clientVersion.minor == 0 {
+            head.version = .http1_0
+            // An HTTP/1.0 client cannot read chunked framing: without a length the body ends at close.
+            if !bodyless && !head.headers.contains(name: "content-length") { keepAlive = false }
+            if keepAlive { head.headers.add(name: "connection", value: "keep-alive") }
+        } else if !keepAlive {
+            head.headers.add(name: "connection", value: "close")
+        }
+        context?.write(wrapOutboundOut(.head(head)), promise: nil)
+    }
+
+    func writeResponseBody(_ body: ByteBuffer) {
+        context?.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+    }
+
+    func flush() {
+        context?.flush()
+    }
+
+    /// Writes the end of the response; the connection serves another request only if both sides
+    /// wanted keep-alive and the whole request was read.
+    func finishResponse(_ trailers: HTTPFields?, for finished: Exchange) {
+        guard let context else { return }
+        // Cleared before writing `.end`: the pipelining handler may deliver the next request at once.
+        if exchange === finished { exchange = nil }
+        let end = wrapOutboundOut(.end(trailers.map(HTTPHeaders.init)))
+        if keepAlive && finished.requestEnded {
+            context.writeAndFlush(end, promise: nil)
+            resumeReadsIfPossible()
+        } else {
+            context.writeAndFlush(end).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    func abort(for finished: Exchange) {
+        if exchange === finished { exchange = nil }
+        context?.close(promise: nil)
+    }
+
+    /// Answers without an exchange (the request could not even be converted), then closes.
+    private func respondDirectly(_ status: HTTPResponseStatus, _ message: String) {
+        guard let context else { return }
+        let body = message + "\n"
+        var headers = HTTPHeaders()
+        headers.add(name: "weft-proxy-error", value: message)
+        headers.add(name: "content-type", value: "text/plain; charset=utf-8")
+        headers.add(name: "content-length", value: String(body.utf8.count))
+        headers.add(name: "connection", value: "close")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+
+    /// After `101 Switching Protocols`: drop HTTP from both connections and relay bytes.
+    func switchProtocols(to upstream: HTTP1UpstreamConnection) {
+        guard let context, context.channel.isActive, upstream.channel.isActive else {
+            context?.close(promise: nil)
+            upstream.cancel()
+            return
+        }
+        exchange = nil
+        let (clientSide, upstreamSide) = RelayHandler.pair()
+        do {
+            let client = context.pipeline.syncOperations
+            try client.addHandler(clientSide)
+            try upstream.channel.pipeline.syncOperations.addHandler(upstreamSide)
+            // The decoders go last, so bytes they already buffered flow into the relay.
+            client.removeHandler(context: context, promise: nil)
+            for handler in [
+                try? client.context(handlerType: HTTPErrorResponder.self),
+                try? client.context(handlerType: HTTPServerPipelineHandler.self),
+                try? client.context(handlerType: NIOHTTPResponseHeadersValidator.self),
+                try? client.context(handlerType: HTTPResponseEncoder.self),
+                try? client.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self),
+            ].compactMap({ $0 }) {
+                client.removeHandler(context: handler, promise: nil)
+            }
+            try upstream.removeHTTPHandlers()
+            context.channel.read()
+            upstream.channel.read()
+        } catch {
+            listener.logger.warning("could not switch the connection to the upgraded protocol", metadata: ["error": "\(error)"])
+            upstream.cancel()
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: Conversion
+
+    /// The request in swift-http-types' model. Origin-form targets (`/path?q`) stay as they are;
+    /// absolute-form (`http://host/path`) is split into authority and path.
+    static func makeRequest(_ head: HTTPRequestHead) -> HTTPRequest? {
+        guard let method = try? HTTPRequest.Method(head.method) else { return nil }
+        var authority = head.headers.first(name: "host")
+        var path = head.uri
+        var scheme = "http"
+        if !head.uri.hasPrefix("/") && head.uri != "*" {
+            guard let schemeEnd = head.uri.range(of: "://") else { return nil }
+            scheme = String(head.uri[..<schemeEnd.lowerBound]).lowercased()
+            let rest = head.uri[schemeEnd.upperBound...]
+            let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+            authority = String(rest[..<slash])
+            path = slash == rest.endIndex ? "/" : String(rest[slash...])
+            if path.hasPrefix("?") { path = "/" + path }
+        }
+        return HTTPRequest(method: method, scheme: scheme, authority: authority, path: path,
+                           headerFields: HTTPFields(head.headers, splitCookie: false))
+    }
+}
