@@ -8,13 +8,16 @@ import NIOCore
 public struct FilterChain: Sendable {
     /// Registered names, in chain order.
     public let names: [String]
-    /// The filters, in chain order.
+    /// The request-level filters, in chain order.
     public let filters: [any HTTPFilter]
+    /// The connection-level filter (`protocol-detect`), if the chain has one.
+    public let connectionFilter: (any ConnectionFilter)?
 
-    public init(names: [String], filters: [any HTTPFilter]) {
+    public init(names: [String], filters: [any HTTPFilter], connectionFilter: (any ConnectionFilter)? = nil) {
         precondition(names.count == filters.count, "one name per filter")
         self.names = names
         self.filters = filters
+        self.connectionFilter = connectionFilter
     }
 
     /// Where a head callback pass stopped.

@@ -5,15 +5,42 @@ import Yams
 /// registered explicitly: built-ins by `WeftFilters`, custom filters by the proxy's main.
 public struct FilterRegistry: Sendable {
     private var builders: [String: any ErasedFactory] = [:]
+    private var connectionBuilders: [String: any ErasedConnectionFactory] = [:]
 
     public init() {}
 
     /// The registered names, sorted.
-    public var names: [String] { builders.keys.sorted() }
+    public var names: [String] { (Array(builders.keys) + Array(connectionBuilders.keys)).sorted() }
 
     /// Registers `factory` under its name, replacing any earlier factory of that name.
     public mutating func register<Factory: FilterFactory>(_ factory: Factory) {
+        connectionBuilders[factory.name] = nil
         builders[factory.name] = TypedFactory(factory: factory)
+    }
+
+    /// Registers a connection-level filter factory under its name.
+    public mutating func register<Factory: ConnectionFilterFactory>(connection factory: Factory) {
+        builders[factory.name] = nil
+        connectionBuilders[factory.name] = TypedConnectionFactory(factory: factory)
+    }
+
+    /// Whether `name` is a connection-level filter.
+    public func isConnectionFilter(_ name: String) -> Bool {
+        connectionBuilders[name] != nil
+    }
+
+    /// Builds one connection-level filter from its spec.
+    public func makeConnectionFilter(_ spec: FilterSpec, context: FilterBuildContext) throws(FilterConfigError) -> any ConnectionFilter {
+        guard let factory = connectionBuilders[spec.name] else {
+            throw FilterConfigError(filter: spec.name, field: "", message: "not a connection-level filter")
+        }
+        do {
+            return try factory.build(from: spec.config, context: context)
+        } catch {
+            var named = error
+            named.filter = spec.name
+            throw named
+        }
     }
 
     /// Builds one filter from its spec.
@@ -32,13 +59,26 @@ public struct FilterRegistry: Sendable {
     }
 
     /// Builds a whole chain, in order. Done once per config version, never per request.
+    /// Connection-level filters are set apart; the request-level ones form the chain.
     public func makeChain(_ specs: [FilterSpec], context: FilterBuildContext) throws(FilterConfigError) -> FilterChain {
         var filters: [any HTTPFilter] = []
-        filters.reserveCapacity(specs.count)
+        var names: [String] = []
+        var connectionFilter: (any ConnectionFilter)?
         for spec in specs {
-            filters.append(try makeFilter(spec, context: context))
+            if isConnectionFilter(spec.name) {
+                guard connectionFilter == nil else {
+                    throw FilterConfigError(filter: spec.name, field: "", message: "a chain has at most one connection-level filter")
+                }
+                guard filters.isEmpty else {
+                    throw FilterConfigError(filter: spec.name, field: "", message: "connection-level filters come before request-level ones")
+                }
+                connectionFilter = try makeConnectionFilter(spec, context: context)
+            } else {
+                filters.append(try makeFilter(spec, context: context))
+                names.append(spec.name)
+            }
         }
-        return FilterChain(names: specs.map(\.name), filters: filters)
+        return FilterChain(names: names, filters: filters, connectionFilter: connectionFilter)
     }
 }
 
@@ -60,6 +100,27 @@ struct TypedFactory<Factory: FilterFactory>: ErasedFactory {
             throw FilterConfigError(field: "", message: "\(error)")
         }
         return try factory.makeFilter(config: config, context: context)
+    }
+}
+
+/// A connection filter factory seen through its name only.
+protocol ErasedConnectionFactory: Sendable {
+    func build(from node: Yams.Node, context: FilterBuildContext) throws(FilterConfigError) -> any ConnectionFilter
+}
+
+struct TypedConnectionFactory<Factory: ConnectionFilterFactory>: ErasedConnectionFactory {
+    let factory: Factory
+
+    func build(from node: Yams.Node, context: FilterBuildContext) throws(FilterConfigError) -> any ConnectionFilter {
+        let config: Factory.Config
+        do {
+            config = try YAMLDecoder().decode(Factory.Config.self, from: node)
+        } catch let error as DecodingError {
+            throw FilterConfigError(decoding: error)
+        } catch {
+            throw FilterConfigError(field: "", message: "\(error)")
+        }
+        return try factory.makeConnectionFilter(config: config, context: context)
     }
 }
 

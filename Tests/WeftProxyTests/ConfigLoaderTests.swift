@@ -31,6 +31,7 @@ import WeftProxyMain
         let snapshot = try loader.load(text: "{}")
         #expect(snapshot.config.inbound.app == ListenAddress(host: "127.0.0.1", port: 8080))
         #expect(snapshot.inboundChain.names == ["route"])
+        #expect(snapshot.inboundChain.connectionFilter != nil, "protocol-detect runs by default")
         #expect(snapshot.config.upstream.connectTimeout == .seconds(1))
         #expect(snapshot.config.shutdownGracePeriod == .seconds(30))
     }
@@ -66,7 +67,7 @@ import WeftProxyMain
         let failure = error("inbound:\n  filters:\n    - name: retry\n")
         #expect(failure?.field == "inbound.filters[0]")
         #expect(failure?.line == 3)
-        #expect(failure?.message.contains("unknown filter; registered filters are: header-rewrite, route") == true)
+        #expect(failure?.message.contains("unknown filter; registered filters are: header-rewrite, protocol-detect, route") == true)
     }
 
     @Test func inboundRoutesMayNameTheLocalApp() throws {

@@ -61,25 +61,33 @@ public struct ConfigLoader: Sendable {
         func chain(_ listener: String, _ entries: [FilterEntry]?, direction: TrafficDirection, names: Set<String>) throws(ConfigError) -> FilterChain {
             let context = FilterBuildContext(direction: direction, backendNames: names)
             guard let entries else {
-                return try! registry.makeChain([FilterSpec(name: "route")], context: context)
-            }
-            var specs: [FilterSpec] = []
-            for (index, entry) in entries.enumerated() {
-                let node = Self.node(root, at: "\(listener).filters[\(index)].config") ?? .mapping(Yams.Node.Mapping([]))
-                specs.append(FilterSpec(name: entry.name, config: node))
+                return try! registry.makeChain([FilterSpec(name: "protocol-detect"), FilterSpec(name: "route")], context: context)
             }
             var filters: [any HTTPFilter] = []
-            for (index, spec) in specs.enumerated() {
-                do {
-                    filters.append(try registry.makeFilter(spec, context: context))
+            var names: [String] = []
+            var connectionFilter: (any ConnectionFilter)?
+            for (index, entry) in entries.enumerated() {
+                let base = "\(listener).filters[\(index)]"
+                let node = Self.node(root, at: "\(base).config") ?? .mapping(Yams.Node.Mapping([]))
+                let spec = FilterSpec(name: entry.name, config: node)
+                do throws(FilterConfigError) {
+                    if registry.isConnectionFilter(entry.name) {
+                        guard connectionFilter == nil, filters.isEmpty else {
+                            throw FilterConfigError(filter: entry.name, field: "",
+                                                    message: "a chain has one connection-level filter, first in the list")
+                        }
+                        connectionFilter = try registry.makeConnectionFilter(spec, context: context)
+                    } else {
+                        filters.append(try registry.makeFilter(spec, context: context))
+                        names.append(entry.name)
+                    }
                 } catch {
-                    let base = "\(listener).filters[\(index)]"
                     let field = error.field.isEmpty ? base : "\(base).config.\(error.field)".replacingOccurrences(of: ".config.[", with: ".config[")
                     let line = Self.line(root, at: field) ?? Self.line(root, at: base)
                     throw ConfigError(file: file, line: line, field: field, message: "filter '\(error.filter)': \(error.message)")
                 }
             }
-            return FilterChain(names: specs.map(\.name), filters: filters)
+            return FilterChain(names: names, filters: filters, connectionFilter: connectionFilter)
         }
         let inbound = try chain("inbound", config.inbound.filters, direction: .inbound, names: inboundNames)
         backendNames.remove(ProxySnapshot.appBackendName)

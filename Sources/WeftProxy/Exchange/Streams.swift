@@ -10,12 +10,14 @@ final class ListenerContext: Sendable {
     let store: SnapshotStore
     let pools: UpstreamPools
     let logger: Logger
+    let counters: ProxyCounters
 
-    init(direction: TrafficDirection, store: SnapshotStore, pools: UpstreamPools, logger: Logger) {
+    init(direction: TrafficDirection, store: SnapshotStore, pools: UpstreamPools, logger: Logger, counters: ProxyCounters) {
         self.direction = direction
         self.store = store
         self.pools = pools
         self.logger = logger
+        self.counters = counters
     }
 }
 

@@ -10,13 +10,17 @@ final class RelayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var partner: RelayHandler?
     private var context: ChannelHandlerContext?
     private var pendingRead = false
+    private var inputClosed = false
+    private let counters: ProxyCounters?
 
-    private init() {}
+    private init(counters: ProxyCounters?) {
+        self.counters = counters
+    }
 
-    /// Two handlers that forward to each other.
-    static func pair() -> (RelayHandler, RelayHandler) {
-        let first = RelayHandler()
-        let second = RelayHandler()
+    /// Two handlers that forward to each other; bytes are counted in `counters` when given.
+    static func pair(counters: ProxyCounters? = nil) -> (RelayHandler, RelayHandler) {
+        let first = RelayHandler(counters: counters)
+        let second = RelayHandler(counters: counters)
         first.partner = second
         second.partner = first
         return (first, second)
@@ -32,7 +36,32 @@ final class RelayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if let counters {
+            counters.tcpReadBytes.add(unwrapInboundIn(data).readableBytes, ordering: .relaxed)
+        }
         partner?.context?.write(data, promise: nil)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if let counters {
+            counters.tcpWriteBytes.add(unwrapOutboundIn(data).readableBytes, ordering: .relaxed)
+        }
+        context.write(data, promise: promise)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case ChannelEvent.inputClosed = event else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        // Half-close: this side will send no more; tell the other side, keep reading its answers.
+        inputClosed = true
+        partner?.context?.flush()
+        partner?.context?.close(mode: .output, promise: nil)
+        if partner?.inputClosed == true {
+            context.close(promise: nil)
+            partner?.context?.close(promise: nil)
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

@@ -17,6 +17,8 @@ public final class ProxyServer: Service, AdminState, Sendable {
     private let logger: Logger
     private let group: any EventLoopGroup
     private let pools: UpstreamPools
+    /// Connection and detection counters, kept for the metrics filter.
+    let counters = ProxyCounters()
     private let state = NIOLockedValueBox(RuntimeState())
     private let watchInterval: TimeAmount?
 
@@ -98,7 +100,7 @@ public final class ProxyServer: Service, AdminState, Sendable {
 
     private func bindProxy(_ direction: TrafficDirection, _ address: ListenAddress, store: SnapshotStore,
                            quiesce: ServerQuiescingHelper) async throws -> any Channel {
-        let listener = ListenerContext(direction: direction, store: store, pools: pools, logger: logger)
+        let listener = ListenerContext(direction: direction, store: store, pools: pools, logger: logger, counters: counters)
         let logger = self.logger
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -109,12 +111,10 @@ public final class ProxyServer: Service, AdminState, Sendable {
                 }
             }
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
-                    try sync.addHandler(HTTPErrorResponder(logger: logger))
-                    try sync.addHandler(HTTP1DownstreamHandler(listener: listener))
+                    try channel.pipeline.syncOperations.addHandler(ProtocolDetectHandler(listener: listener))
                 }
             }
             .bind(host: address.host, port: address.port)

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 #if canImport(Glibc)
 import Glibc
@@ -42,6 +43,8 @@ struct ConnectFailure: Error, CustomStringConvertible {
 final class UpstreamPool {
     let eventLoop: any EventLoop
     private var idle: [ListenAddress: [HTTP1UpstreamConnection]] = [:]
+    private var http2: [ListenAddress: HTTP2UpstreamConnection] = [:]
+    private var http2Connecting: [ListenAddress: EventLoopFuture<HTTP2UpstreamConnection>] = [:]
     private var closing = false
 
     init(eventLoop: any EventLoop) {
@@ -52,6 +55,18 @@ final class UpstreamPool {
     func acquire(_ endpoint: ListenAddress, protocol: UpstreamProtocol, settings: UpstreamConfig,
                  forceNew: Bool = false) -> EventLoopFuture<any UpstreamStream>.Isolated {
         eventLoop.preconditionInEventLoop()
+        if `protocol` == .http2 {
+            let promise = eventLoop.makePromise(of: (any UpstreamStream).self)
+            http2Connection(endpoint, settings: settings).assumeIsolated().whenComplete { result in
+                switch result {
+                case .success(let connection):
+                    connection.openStream().assumeIsolated().whenComplete { promise.assumeIsolated().completeWith($0) }
+                case .failure(let error):
+                    promise.fail(error)
+                }
+            }
+            return promise.futureResult.assumeIsolated()
+        }
         if !forceNew {
             while let connection = idle[endpoint]?.popLast() {
                 connection.idleTimer?.cancel()
@@ -86,8 +101,53 @@ final class UpstreamPool {
         }
     }
 
+    /// The shared HTTP/2 connection to `endpoint`, connecting (once) if there is none usable.
+    private func http2Connection(_ endpoint: ListenAddress, settings: UpstreamConfig) -> EventLoopFuture<HTTP2UpstreamConnection> {
+        if let connection = http2[endpoint], connection.isUsable {
+            return eventLoop.makeSucceededFuture(connection)
+        }
+        if let pending = http2Connecting[endpoint] { return pending }
+        http2[endpoint] = nil
+        let future = connectChannel(endpoint, timeout: settings.connectTimeout.timeAmount) { channel in
+            let sync = channel.pipeline.syncOperations
+            _ = try sync.configureHTTP2Pipeline(
+                mode: .client, connectionConfiguration: .init(), streamConfiguration: .init()
+            ) { stream in
+                stream.eventLoop.makeSucceededVoidFuture()
+            }
+            try sync.addHandler(HTTP2GoAwayObserver())
+        }.assumeIsolated().flatMapThrowing { channel -> HTTP2UpstreamConnection in
+            let sync = channel.pipeline.syncOperations
+            let multiplexer = try sync.handler(type: NIOHTTP2Handler.self).syncMultiplexer()
+            let connection = HTTP2UpstreamConnection(endpoint: endpoint, channel: channel, multiplexer: multiplexer)
+            try sync.handler(type: HTTP2GoAwayObserver.self).onGoAway = { [weak connection] in
+                connection?.isGoingAway = true
+            }
+            return connection
+        }.nonisolated()
+        http2Connecting[endpoint] = future
+        future.assumeIsolated().whenComplete { [weak self] result in
+            guard let self else { return }
+            self.http2Connecting[endpoint] = nil
+            guard case .success(let connection) = result else { return }
+            if self.closing {
+                connection.channel.close(promise: nil)
+                return
+            }
+            self.http2[endpoint] = connection
+            connection.channel.closeFuture.assumeIsolated().whenComplete { [weak self, weak connection] _ in
+                if let self, let current = self.http2[endpoint], current === connection {
+                    self.http2[endpoint] = nil
+                }
+            }
+        }
+        return future
+    }
+
     /// Closes every idle connection and stops pooling (shutdown).
     func closeAll() {
+        for connection in http2.values { connection.channel.close(promise: nil) }
+        http2.removeAll()
         closing = true
         for connection in idle.values.joined() {
             connection.idleTimer?.cancel()

@@ -1,0 +1,153 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTP2
+import NIOHTTPTypesHTTP2
+import Synchronization
+import WeftFilter
+
+/// The first handler of every accepted connection. It buffers the first bytes until the
+/// chain's connection filter (`protocol-detect`) tells the protocol, or its timeout passes,
+/// then installs the HTTP/1.1, HTTP/2 or opaque-TCP pipeline, replays the bytes into it and
+/// removes itself. Detection never routes.
+final class ProtocolDetectHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+
+    private let listener: ListenerContext
+    private var buffered: ByteBuffer?
+    private var timer: Scheduled<Void>?
+    private var decided = false
+    private var pendingRead = false
+
+    init(listener: ListenerContext) {
+        self.listener = listener
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.fireChannelActive()
+        let snapshot = listener.store.current
+        guard let filter = snapshot.chain(for: listener.direction).connectionFilter else {
+            decide(.http1, context: context)
+            return
+        }
+        let port = destinationPort(snapshot, context: context)
+        if let known = filter.protocolWithoutDetection(destinationPort: port) {
+            decide(known, context: context)
+            return
+        }
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: filter.detectionTimeout) { [weak self] in
+            guard let self, !self.decided else { return }
+            self.listener.counters.detectionTimeouts.add(1, ordering: .relaxed)
+            self.listener.logger.debug("protocol detection timed out; forwarding as opaque TCP",
+                                       metadata: ["peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
+            self.decide(filter.timeoutProtocol, context: context)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        if buffered == nil {
+            buffered = bytes
+        } else {
+            buffered!.writeBuffer(&bytes)
+        }
+        guard !decided else { return }
+        let snapshot = listener.store.current
+        guard let filter = snapshot.chain(for: listener.direction).connectionFilter else { return }
+        if let detected = filter.classify(buffered!, destinationPort: destinationPort(snapshot, context: context)) {
+            decide(detected, context: context)
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        // Once decided (an opaque upstream still connecting), stop reading until the relay takes over.
+        if decided {
+            pendingRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        context.fireChannelInactive()
+    }
+
+    private func destinationPort(_ snapshot: ProxySnapshot, context: ChannelHandlerContext) -> Int {
+        listener.direction == .inbound ? snapshot.config.inbound.app.port : (context.localAddress?.port ?? 0)
+    }
+
+    private func decide(_ detected: DetectedProtocol, context: ChannelHandlerContext) {
+        guard !decided else { return }
+        decided = true
+        timer?.cancel()
+        do {
+            switch detected {
+            case .http1:
+                try ConnectionPipelines.addHTTP1(to: context.channel, listener: listener)
+                handOver(context: context)
+            case .http2:
+                try ConnectionPipelines.addHTTP2(to: context.channel, listener: listener)
+                handOver(context: context)
+            case .opaque:
+                startOpaque(context: context)
+            }
+        } catch {
+            listener.logger.warning("could not set up the connection", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
+    /// Replays the buffered bytes into the pipeline that now follows, and leaves.
+    private func handOver(context: ChannelHandlerContext) {
+        if let buffered, buffered.readableBytes > 0 {
+            self.buffered = nil
+            context.fireChannelRead(wrapInboundOut(buffered))
+            context.fireChannelReadComplete()
+        }
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        context.read()
+    }
+
+    private func startOpaque(context: ChannelHandlerContext) {
+        let snapshot = listener.store.current
+        guard listener.direction == .inbound else {
+            listener.logger.info("closing an opaque TCP connection on the outbound listener: its destination is unknown without a transparent redirect")
+            context.close(promise: nil)
+            return
+        }
+        let target = snapshot.config.inbound.app
+        OpaqueTCP.connect(to: target, on: context.eventLoop, timeout: snapshot.config.upstream.connectTimeout.timeAmount,
+                          counters: listener.counters)
+            .assumeIsolated().whenComplete { result in
+                switch result {
+                case .success(let upstream):
+                    guard context.channel.isActive else {
+                        upstream.close(promise: nil)
+                        return
+                    }
+                    do {
+                        try OpaqueTCP.splice(client: context.channel, upstream: upstream, counters: self.listener.counters)
+                        self.handOver(context: context)
+                    } catch {
+                        upstream.close(promise: nil)
+                        context.close(promise: nil)
+                    }
+                case .failure(let error):
+                    self.listener.logger.debug("opaque TCP connect failed", metadata: ["target": "\(target)", "error": "\(error)"])
+                    context.close(promise: nil)
+                }
+            }
+    }
+}
+
+/// Counters the data plane keeps for the metrics filter to come.
+final class ProxyCounters: Sendable {
+    let detectionTimeouts = Atomic<Int>(0)
+    let tcpOpened = Atomic<Int>(0)
+    let tcpClosed = Atomic<Int>(0)
+    let tcpReadBytes = Atomic<Int>(0)
+    let tcpWriteBytes = Atomic<Int>(0)
+}

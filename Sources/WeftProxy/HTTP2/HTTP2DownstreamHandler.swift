@@ -1,0 +1,156 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTP2
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP2
+import WeftRegex
+
+/// The last handler of every client HTTP/2 stream (h2c, gRPC included): one stream, one
+/// ``Exchange``. Reads are withheld while the exchange says so, which stops HTTP/2 window
+/// updates and so applies flow control back to the client.
+final class HTTP2DownstreamHandler: ChannelDuplexHandler, Downstream {
+    typealias InboundIn = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    let listener: ListenerContext
+    let scratch = MatchScratch()
+    private var context: ChannelHandlerContext?
+    private var exchange: Exchange?
+    private var pendingRead = false
+
+    init(listener: ListenerContext) {
+        self.listener = listener
+    }
+
+    var remoteAddress: SocketAddress? { context?.channel.parent?.remoteAddress }
+    var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let request):
+            guard exchange == nil else { return }
+            let exchange = Exchange(downstream: self, request: request, framing: .none, protocolVersion: .http2,
+                                    eventLoop: context.eventLoop)
+            self.exchange = exchange
+            exchange.start()
+        case .body(let body):
+            exchange?.requestBody(body)
+        case .end(let trailers):
+            exchange?.requestEnd(trailers)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        exchange?.flushUpstream()
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        // The client reset the stream or the connection went away.
+        if let exchange {
+            self.exchange = nil
+            exchange.abort("client closed the stream")
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let exchange {
+            self.exchange = nil
+            exchange.abort("client stream failed: \(error)")
+        }
+        context.close(promise: nil)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { exchange?.clientBecameWritable() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if exchange?.holdsClientReads == true {
+            pendingRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    func resumeReadsIfPossible() {
+        guard pendingRead, exchange?.holdsClientReads != true, let context else { return }
+        pendingRead = false
+        context.read()
+    }
+
+    func writeResponseHead(_ response: HTTPResponse, for exchange: Exchange) {
+        // HTTP/2 has no 101; other informational heads pass as their own HEADERS frame.
+        guard response.status != .switchingProtocols else { return }
+        context?.write(wrapOutboundOut(.head(response)), promise: nil)
+    }
+
+    func writeResponseBody(_ body: ByteBuffer) {
+        context?.write(wrapOutboundOut(.body(body)), promise: nil)
+    }
+
+    func flush() {
+        context?.flush()
+    }
+
+    func finishResponse(_ trailers: HTTPFields?, for finished: Exchange) {
+        if exchange === finished { exchange = nil }
+        context?.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+        if !finished.requestEnded {
+            // The answer came before the whole request: tell the client to stop sending.
+            context?.triggerUserOutboundEvent(NIOHTTP2FramePayloadToHTTPEvent.reset(code: .noError), promise: nil)
+        }
+    }
+
+    func abort(for finished: Exchange) {
+        if exchange === finished { exchange = nil }
+        // Closing a stream channel sends RST_STREAM (CANCEL).
+        context?.close(promise: nil)
+    }
+
+    func switchProtocols(to upstream: HTTP1UpstreamConnection) {
+        upstream.cancel()
+        context?.close(promise: nil)
+    }
+}
+
+/// On the connection of an HTTP/2 client: when the proxy drains, send GOAWAY and close once
+/// the streams in flight are done.
+final class HTTP2DrainHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTP2Frame
+    typealias OutboundIn = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
+
+    private var openStreams = 0
+    private var draining = false
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case is NIOHTTP2StreamCreatedEvent:
+            openStreams += 1
+        case is StreamClosedEvent:
+            openStreams -= 1
+            if draining && openStreams <= 0 { context.close(promise: nil) }
+        case is ChannelShouldQuiesceEvent:
+            draining = true
+            let goAway = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: .maxID, errorCode: .noError, opaqueData: nil))
+            context.writeAndFlush(wrapOutboundOut(goAway), promise: nil)
+            if openStreams <= 0 { context.close(promise: nil) }
+            return
+        default:
+            break
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+}

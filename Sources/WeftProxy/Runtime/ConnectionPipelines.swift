@@ -1,0 +1,30 @@
+import NIOCore
+import NIOHTTP1
+import NIOHTTP2
+import NIOHTTPTypesHTTP2
+
+/// The pipelines a detected connection gets.
+enum ConnectionPipelines {
+    /// HTTP/1.1: NIO's codec with pipelining assistance, the error responder, one exchange at a time.
+    static func addHTTP1(to channel: any Channel, listener: ListenerContext) throws {
+        let sync = channel.pipeline.syncOperations
+        try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
+        try sync.addHandler(HTTPErrorResponder(logger: listener.logger))
+        try sync.addHandler(HTTP1DownstreamHandler(listener: listener))
+    }
+
+    /// HTTP/2 (h2c prior knowledge): one child channel, one exchange, per stream.
+    static func addHTTP2(to channel: any Channel, listener: ListenerContext) throws {
+        let sync = channel.pipeline.syncOperations
+        _ = try sync.configureHTTP2Pipeline(
+            mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()
+        ) { stream in
+            stream.eventLoop.makeCompletedFuture {
+                let streamPipeline = stream.pipeline.syncOperations
+                try streamPipeline.addHandler(HTTP2FramePayloadToHTTPServerCodec())
+                try streamPipeline.addHandler(HTTP2DownstreamHandler(listener: listener))
+            }
+        }
+        try sync.addHandler(HTTP2DrainHandler())
+    }
+}
