@@ -20,6 +20,8 @@ final class ProtocolDetectHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var timer: Scheduled<Void>?
     private var decided = false
     private var pendingRead = false
+    /// The client half-closed before the connection was handed over: tell the next pipeline.
+    private var inputClosed = false
 
     init(listener: ListenerContext) {
         self.listener = listener
@@ -75,6 +77,25 @@ final class ProtocolDetectHandler: ChannelDuplexHandler, RemovableChannelHandler
         context.fireChannelInactive()
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case ChannelEvent.inputClosed = event else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        inputClosed = true
+        guard !decided else { return }
+        // The client will send nothing more: decide with what there is.
+        let snapshot = listener.store.current
+        let detected = buffered.flatMap { bytes in
+            snapshot.chain(for: listener.direction).connectionFilter?.classify(bytes, destinationPort: destinationPort(snapshot, context: context))
+        }
+        if (buffered?.readableBytes ?? 0) == 0 {
+            context.close(promise: nil)
+        } else {
+            decide(detected ?? .opaque, context: context)
+        }
+    }
+
     private func destinationPort(_ snapshot: ProxySnapshot, context: ChannelHandlerContext) -> Int {
         listener.direction == .inbound ? snapshot.config.inbound.app.port : (context.localAddress?.port ?? 0)
     }
@@ -107,8 +128,12 @@ final class ProtocolDetectHandler: ChannelDuplexHandler, RemovableChannelHandler
             context.fireChannelRead(wrapInboundOut(buffered))
             context.fireChannelReadComplete()
         }
+        if inputClosed {
+            context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        }
+        let channel = context.channel
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-        context.read()
+        channel.read()
     }
 
     private func startOpaque(context: ChannelHandlerContext) {

@@ -20,7 +20,10 @@ enum HopByHop {
         }
         fields[keepAlive] = nil
         fields[proxyConnection] = nil
-        fields[.te] = nil
+        // `TE: trailers` says the client accepts trailers end to end; gRPC requires it. Other TE values go.
+        if let te = fields[.te], te.trimmingBlanks().lowercased() != "trailers" {
+            fields[.te] = nil
+        }
         fields[.upgrade] = nil
         fields[.transferEncoding] = nil
     }

@@ -18,6 +18,8 @@ final class HTTP2DownstreamHandler: ChannelDuplexHandler, Downstream {
     private var context: ChannelHandlerContext?
     private var exchange: Exchange?
     private var pendingRead = false
+    /// A gRPC status carried in the response head (a trailers-only answer).
+    private var statusInHead: HTTPFields?
 
     init(listener: ListenerContext) {
         self.listener = listener
@@ -93,6 +95,12 @@ final class HTTP2DownstreamHandler: ChannelDuplexHandler, Downstream {
     func writeResponseHead(_ response: HTTPResponse, for exchange: Exchange) {
         // HTTP/2 has no 101; other informational heads pass as their own HEADERS frame.
         guard response.status != .switchingProtocols else { return }
+        if response.status.kind != .informational, let status = response.headerFields[GRPC.statusField] {
+            var fields = HTTPFields()
+            fields[GRPC.statusField] = status
+            fields[GRPC.messageField] = response.headerFields[GRPC.messageField]
+            statusInHead = fields
+        }
         context?.write(wrapOutboundOut(.head(response)), promise: nil)
     }
 
@@ -106,6 +114,9 @@ final class HTTP2DownstreamHandler: ChannelDuplexHandler, Downstream {
 
     func finishResponse(_ trailers: HTTPFields?, for finished: Exchange) {
         if exchange === finished { exchange = nil }
+        // A trailers-only gRPC answer must end with its status in a HEADERS frame, not an empty DATA
+        // frame: repeat the status as trailers.
+        let trailers = trailers ?? statusInHead
         context?.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
         if !finished.requestEnded {
             // The answer came before the whole request: tell the client to stop sending.

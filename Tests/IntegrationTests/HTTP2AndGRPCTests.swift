@@ -1,0 +1,212 @@
+import Foundation
+import Testing
+
+/// A gRPC server from Python's grpcio.
+final class GRPCServer {
+    let process: ChildProcess
+    let port: String
+
+    private init(process: ChildProcess, port: String) {
+        self.process = process
+        self.port = port
+    }
+
+    static func start() async throws -> GRPCServer {
+        let process = ChildProcess(Paths.pythonExecutable(), ["-u", Paths.fixtures.appendingPathComponent("grpc_peer.py").path, "server"])
+        try process.start()
+        return GRPCServer(process: process, port: try await process.waitForOutput("PORT ([0-9]+)")[1])
+    }
+
+    /// Runs a grpcio client scenario through `target`; its one-line JSON result.
+    static func call(_ target: String, _ scenario: String) async throws -> [String: Any] {
+        let result = try await run(Paths.pythonExecutable(), [Paths.fixtures.appendingPathComponent("grpc_peer.py").path, "client", target, scenario],
+                                   timeout: .seconds(120))
+        guard let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] else {
+            throw TestFailure("grpc client printed no result: \(result.stdout) \(result.stderr)")
+        }
+        return json
+    }
+}
+
+/// nghttpd, the nghttp2 project's HTTP/2 server, serving a folder over h2c.
+final class NGHTTPServer {
+    let process: ChildProcess
+    let port: Int
+    let root: URL
+
+    private init(process: ChildProcess, port: Int, root: URL) {
+        self.process = process
+        self.port = port
+        self.root = root
+    }
+
+    static func start(files: [String: Int]) async throws -> NGHTTPServer {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("weft-h2-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        for (name, size) in files {
+            try Data(repeating: 0x68, count: size).write(to: root.appendingPathComponent(name))
+        }
+        // A free port: bind, read it, close, hand it to nghttpd.
+        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(probe, $0, &length) } }
+        let port = Int(UInt16(bigEndian: addr.sin_port))
+        close(probe)
+        let process = ChildProcess("/usr/sbin/nghttpd", ["--no-tls", "-d", root.path, "-a", "127.0.0.1", String(port)])
+        try process.start()
+        for _ in 0..<100 {
+            if (try? await curl(["--http2-prior-knowledge", "-o", "/dev/null", "http://127.0.0.1:\(port)/"], timeout: .seconds(2)))?.status == 0 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return NGHTTPServer(process: process, port: port, root: root)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: root) }
+
+    /// Established TCP connections to this server.
+    func establishedConnections() async throws -> Int {
+        let result = try await run("/usr/bin/ss", ["-Htn", "state", "established", "( sport = :\(port) )"])
+        return result.stdout.split(separator: "\n").count
+    }
+}
+
+extension Integration {
+    @Suite struct HTTP2 {
+        @Test func curlAndNghttpSpeakHTTP2AndHTTP1ThroughTheSameListener() async throws {
+            let h2Server = try await NGHTTPServer.start(files: ["hello.txt": 12, "blob": 300_000])
+            let h1Server = try await PythonUpstream.start()
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:9"))
+            let h2Target = "127.0.0.1:\(h2Server.port)"
+            let h2 = try await curl(["--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_version} %{http_code} %{size_download}",
+                                     "-H", "Host: \(h2Target)", "http://\(proxy.outbound)/blob"])
+            #expect(h2.stdout == "2 200 300000", "\(h2.stderr)")
+            let nghttp = try await run("/usr/bin/nghttp", ["-v", "-n", "-H", ":authority: \(h2Target)", "http://\(proxy.outbound)/hello.txt"])
+            #expect(nghttp.stdout.contains(":status: 200"), "\(nghttp.stdout)")
+            #expect(nghttp.stdout.contains("END_STREAM"))
+            // Protocol detection: HTTP/1.1 on the same listener, to an HTTP/1.1 upstream.
+            let h1 = try await curl(["-o", "/dev/null", "-w", "%{http_version} %{http_code}", "-H", "Host: \(h1Server.address)", "http://\(proxy.outbound)/status/200"])
+            #expect(h1.stdout == "1.1 200")
+        }
+
+        @Test func h2loadWithAHundredConcurrentStreamsAllSucceedOverFewUpstreamConnections() async throws {
+            let server = try await NGHTTPServer.start(files: ["index.html": 64])
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(server.port)"))
+            let load = try await run("/usr/bin/h2load", ["-n", "2000", "-c", "2", "-m", "50", "http://\(proxy.inbound)/index.html"], timeout: .seconds(120))
+            #expect(load.stdout.contains("2000 succeeded, 0 failed, 0 errored"), "\(load.stdout)")
+            #expect(load.stdout.contains("status codes: 2000 2xx"))
+            // 100 streams in flight at a time, 2 client connections: the proxy multiplexes them on one.
+            let upstreamConnections = try await server.establishedConnections()
+            #expect(upstreamConnections >= 1 && upstreamConnections <= 2, "\(upstreamConnections) upstream connections")
+        }
+
+        @Test func aSlowHTTP2ReaderDoesNotMakeTheProxyBuffer() async throws {
+            let size = 120 * 1024 * 1024
+            let server = try await NGHTTPServer.start(files: ["big": size])
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(server.port)"))
+            let download = try await curl(["--http2-prior-knowledge", "--limit-rate", "30M", "-o", "/dev/null", "-w", "%{size_download}", "http://\(proxy.inbound)/big"],
+                                          timeout: .seconds(60))
+            #expect(download.stdout == String(size))
+            let peakKiB = try proxy.peakRSSKiB()
+            #expect(peakKiB < 64 * 1024, "peak RSS \(peakKiB) KiB for a 120 MB response read at 30 MB/s")
+        }
+    }
+
+    @Suite struct GRPCThroughTheProxy {
+        @Test(arguments: ["unary", "server-stream", "client-stream", "bidi"])
+        func everyKindOfCallWorks(_ scenario: String) async throws {
+            let server = try await GRPCServer.start()
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(server.port)"))
+            let result = try await GRPCServer.call(proxy.inbound, scenario)
+            #expect(result["code"] as? String == "OK", "\(result)")
+            switch scenario {
+            case "unary": #expect(result["reply"] as? String == "hello weft")
+            case "server-stream", "client-stream": #expect(result["bytes"] as? Int == 20 * 1024 * 1024)
+            default: #expect(result["echoed"] as? Int == 100)
+            }
+        }
+
+        @Test func anErrorStatusFromTheServerPassesThroughUntouched() async throws {
+            let server = try await GRPCServer.start()
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(server.port)"))
+            let result = try await GRPCServer.call(proxy.inbound, "error-status")
+            #expect(result["code"] as? String == "NOT_FOUND")
+            #expect(result["details"] as? String == "no such emoji")
+        }
+
+        @Test func anUpstreamThatIsDownIsUnavailableToTheClient() async throws {
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:9"))
+            let result = try await GRPCServer.call(proxy.inbound, "unavailable")
+            #expect(result["code"] as? String == "UNAVAILABLE")
+            #expect((result["details"] as? String)?.contains("connect to 127.0.0.1:9 failed: connection refused") == true, "\(result)")
+        }
+
+        @Test func aGRPCTimeoutExpiresInTheProxyAsDeadlineExceeded() async throws {
+            let server = try await GRPCServer.start()
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(server.port)"))
+            // A client that sends grpc-timeout but does not enforce it: curl, with a framed "2000" (sleep 2 s).
+            let frame = FileManager.default.temporaryDirectory.appendingPathComponent("weft-grpc-\(UUID().uuidString)")
+            try Data([0, 0, 0, 0, 4] + Array("2000".utf8)).write(to: frame)
+            defer { try? FileManager.default.removeItem(at: frame) }
+            let started = ContinuousClock.now
+            let result = try await curl(["--http2-prior-knowledge", "-i", "-H", "content-type: application/grpc", "-H", "te: trailers",
+                                         "-H", "grpc-timeout: 300m", "--data-binary", "@\(frame.path)", "http://\(proxy.inbound)/weft.test.Echo/Sleep"])
+            let elapsed = ContinuousClock.now - started
+            #expect(result.stdout.contains("grpc-status: 4"), "\(result.stdout)")
+            #expect(result.stdout.contains("grpc-message: gRPC deadline of 300ms exceeded"))
+            #expect(elapsed < .milliseconds(1500), "the proxy answered after \(elapsed), not at the 300 ms deadline")
+        }
+    }
+
+    @Suite struct OpaqueTCP {
+        func startPeer(_ mode: String) async throws -> (ChildProcess, String) {
+            let peer = ChildProcess(Paths.pythonExecutable(), ["-u", Paths.fixtures.appendingPathComponent("tcp_peer.py").path, mode])
+            try peer.start()
+            return (peer, try await peer.waitForOutput("PORT ([0-9]+)")[1])
+        }
+
+        func tcpClient(_ mode: String, _ target: String) async throws -> String {
+            try await run(Paths.pythonExecutable(), [Paths.fixtures.appendingPathComponent("tcp_peer.py").path, mode, target]).stdout
+        }
+
+        @Test func nonHTTPBytesAreRelayedBothWaysWithHalfClose() async throws {
+            let (peer, port) = try await startPeer("echo")
+            _ = peer
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(port)"))
+            let received = try await tcpClient("halfclose", proxy.inbound)
+            // The echo, then the server's answer to our half-close, which it could only send because it saw EOF.
+            #expect(received.contains("hello opaque world\\n\\x00\\x01\\x02 binary too\\nEOF-SEEN\\n"), "\(received)")
+        }
+
+        @Test func aServerSpeaksFirstProtocolOnAnOpaquePortSkipsDetection() async throws {
+            let (peer, port) = try await startPeer("greeter")
+            _ = peer
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(port)", inboundFilters: """
+                - name: protocol-detect
+                  config: { timeout: 10s, opaquePorts: [\(port)] }
+                - name: route
+                """))
+            let line = try await tcpClient("listen", proxy.inbound)
+            #expect(line.hasPrefix("b'220 weft-test ready\\r\\n'"), "\(line)")
+            let seconds = Double(line.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "99") ?? 99
+            #expect(seconds < 5, "the greeting took \(seconds) s: detection was not skipped")
+        }
+
+        @Test func aSilentClientIsForwardedAsOpaqueWhenDetectionTimesOut() async throws {
+            let (peer, port) = try await startPeer("greeter")
+            _ = peer
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(port)", inboundFilters: """
+                - name: protocol-detect
+                  config: { timeout: 300ms }
+                - name: route
+                """))
+            let line = try await tcpClient("listen", proxy.inbound)
+            #expect(line.hasPrefix("b'220 weft-test ready\\r\\n'"), "\(line)")
+            let seconds = Double(line.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "0") ?? 0
+            #expect(seconds >= 0.3, "the greeting came after \(seconds) s, before the detection timeout")
+        }
+    }
+}
