@@ -2,7 +2,7 @@
 # Installs what building and testing Weft needs on a fresh Debian machine, only when missing.
 set -euo pipefail
 
-apt_packages=(libpcre2-dev curl python3 python3-pip)
+apt_packages=(libpcre2-dev curl python3 python3-pip nghttp2-client nghttp2-server iproute2)
 missing=()
 for package in "${apt_packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -15,10 +15,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# Test peers nobody here wrote: the websockets library (client and server).
-if ! python3 -c "import websockets" >/dev/null 2>&1; then
-  echo "setup: installing the Python websockets package"
-  python3 -m pip install -q websockets 2>/dev/null || python3 -m pip install -q --break-system-packages websockets
-fi
+# Test peers nobody here wrote: websockets (client and server) and grpcio (gRPC client and server).
+for module in websockets grpc; do
+  if ! python3 -c "import $module" >/dev/null 2>&1; then
+    package=$module; [ "$module" = grpc ] && package=grpcio
+    echo "setup: installing the Python $package package"
+    python3 -m pip install -q "$package" 2>/dev/null || python3 -m pip install -q --break-system-packages "$package"
+  fi
+done
 
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (expected at /opt/swift/usr/bin)"; exit 1; }

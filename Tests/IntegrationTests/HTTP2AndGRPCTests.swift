@@ -144,6 +144,28 @@ extension Integration {
             #expect((result["details"] as? String)?.contains("connect to 127.0.0.1:9 failed: connection refused") == true, "\(result)")
         }
 
+        @Test func aClientCancellingAStreamResetsTheUpstreamStream() async throws {
+            let server = try await GRPCServer.start()
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(server.port)"))
+            let result = try await GRPCServer.call(proxy.inbound, "cancel-stream")
+            #expect(result["code"] as? String == "CANCELLED", "\(result)")
+            // The server stops producing a 1 GiB stream: the reset reached it through the proxy.
+            let stopped = try await server.process.waitForOutput("DOWNLOAD-STOPPED after ([0-9]+) bytes", timeout: .seconds(10))
+            #expect(Int(stopped[1])! < 1 << 30)
+        }
+
+        @Test func sigtermLetsAGRPCCallInFlightFinishThenExits() async throws {
+            let server = try await GRPCServer.start()
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(server.port)"))
+            async let slow = GRPCServer.call(proxy.inbound, "slow")
+            _ = try await server.process.waitForOutput("SLEEP-STARTED")
+            proxy.process.signal(SIGTERM)
+            let result = try await slow
+            #expect(result["code"] as? String == "OK", "\(result)")
+            #expect(result["reply"] as? String == "slept")
+            #expect(await proxy.process.waitForExit() == 0)
+        }
+
         @Test func aGRPCTimeoutExpiresInTheProxyAsDeadlineExceeded() async throws {
             let server = try await GRPCServer.start()
             let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(server.port)"))

@@ -144,8 +144,7 @@ final class ProtocolDetectHandler: ChannelDuplexHandler, RemovableChannelHandler
             return
         }
         let target = snapshot.config.inbound.app
-        OpaqueTCP.connect(to: target, on: context.eventLoop, timeout: snapshot.config.upstream.connectTimeout.timeAmount,
-                          counters: listener.counters)
+        OpaqueTCP.connect(to: target, on: context.eventLoop, timeout: snapshot.config.upstream.connectTimeout.timeAmount)
             .assumeIsolated().whenComplete { result in
                 switch result {
                 case .success(let upstream):
@@ -166,13 +165,4 @@ final class ProtocolDetectHandler: ChannelDuplexHandler, RemovableChannelHandler
                 }
             }
     }
-}
-
-/// Counters the data plane keeps for the metrics filter to come.
-final class ProxyCounters: Sendable {
-    let detectionTimeouts = Atomic<Int>(0)
-    let tcpOpened = Atomic<Int>(0)
-    let tcpClosed = Atomic<Int>(0)
-    let tcpReadBytes = Atomic<Int>(0)
-    let tcpWriteBytes = Atomic<Int>(0)
 }

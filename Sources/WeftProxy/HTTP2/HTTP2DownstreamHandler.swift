@@ -135,33 +135,3 @@ final class HTTP2DownstreamHandler: ChannelDuplexHandler, Downstream {
         context?.close(promise: nil)
     }
 }
-
-/// On the connection of an HTTP/2 client: when the proxy drains, send GOAWAY and close once
-/// the streams in flight are done.
-final class HTTP2DrainHandler: ChannelDuplexHandler {
-    typealias InboundIn = HTTP2Frame
-    typealias OutboundIn = HTTP2Frame
-    typealias OutboundOut = HTTP2Frame
-
-    private var openStreams = 0
-    private var draining = false
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        switch event {
-        case is NIOHTTP2StreamCreatedEvent:
-            openStreams += 1
-        case is StreamClosedEvent:
-            openStreams -= 1
-            if draining && openStreams <= 0 { context.close(promise: nil) }
-        case is ChannelShouldQuiesceEvent:
-            draining = true
-            let goAway = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: .maxID, errorCode: .noError, opaqueData: nil))
-            context.writeAndFlush(wrapOutboundOut(goAway), promise: nil)
-            if openStreams <= 0 { context.close(promise: nil) }
-            return
-        default:
-            break
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-}

@@ -3,9 +3,8 @@ import NIOPosix
 
 /// Opaque TCP: bytes forwarded both ways between a client and its target, half-closes passed on.
 enum OpaqueTCP {
-    /// Connects to `target` with only a relay handler waiting for its partner.
-    static func connect(to target: ListenAddress, on eventLoop: any EventLoop, timeout: TimeAmount,
-                        counters: ProxyCounters) -> EventLoopFuture<any Channel> {
+    /// Connects to `target`; the relay handler is added once the client side is ready.
+    static func connect(to target: ListenAddress, on eventLoop: any EventLoop, timeout: TimeAmount) -> EventLoopFuture<any Channel> {
         ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)

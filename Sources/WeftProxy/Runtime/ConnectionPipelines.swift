@@ -13,11 +13,17 @@ enum ConnectionPipelines {
         try sync.addHandler(HTTP1DownstreamHandler(listener: listener))
     }
 
-    /// HTTP/2 (h2c prior knowledge): one child channel, one exchange, per stream.
+    /// HTTP/2 (h2c prior knowledge): one child channel, one exchange, per stream. NIO's connection
+    /// manager answers a drain with GOAWAY and closes once the streams in flight are done.
     static func addHTTP2(to channel: any Channel, listener: ListenerContext) throws {
         let sync = channel.pipeline.syncOperations
+        let gracePeriod = listener.store.current.config.shutdownGracePeriod.timeAmount
+        let manager = NIOHTTP2ServerConnectionManagementHandler(
+            eventLoop: channel.eventLoop,
+            configuration: .init(maxIdleTime: nil, maxAge: nil, maxGraceTime: gracePeriod, keepalive: nil))
         _ = try sync.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()
+            mode: .server, connectionConfiguration: .init(), streamConfiguration: .init(),
+            streamDelegate: manager.http2StreamDelegate
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
                 let streamPipeline = stream.pipeline.syncOperations
@@ -25,6 +31,6 @@ enum ConnectionPipelines {
                 try streamPipeline.addHandler(HTTP2DownstreamHandler(listener: listener))
             }
         }
-        try sync.addHandler(HTTP2DrainHandler())
+        try sync.addHandler(manager)
     }
 }

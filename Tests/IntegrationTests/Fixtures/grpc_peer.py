@@ -6,8 +6,8 @@
 
 Service weft.test.Echo:
   Echo     unary: returns the request; "status:<code>:<message>" aborts with that status
-  Sleep    unary: sleeps <request> ms, then answers "slept"
-  Download server streaming: <request> bytes in 64 KiB messages
+  Sleep    unary: prints SLEEP-STARTED, sleeps <request> ms, then answers "slept"
+  Download server streaming: <request> bytes in 64 KiB messages; prints DOWNLOAD-STOPPED if cancelled
   Upload   client streaming: answers the total byte count as text
   Chat     bidirectional: echoes every message
 """
@@ -29,6 +29,7 @@ def echo(request, context):
 
 
 def sleep(request, context):
+    print("SLEEP-STARTED", flush=True)
     time.sleep(int(request.decode()) / 1000)
     return b"slept"
 
@@ -36,10 +37,16 @@ def sleep(request, context):
 def download(request, context):
     remaining = int(request.decode())
     block = b"d" * 65536
-    while remaining > 0:
-        part = block[: min(len(block), remaining)]
-        remaining -= len(part)
-        yield part
+    sent = 0
+    try:
+        while remaining > 0:
+            part = block[: min(len(block), remaining)]
+            remaining -= len(part)
+            sent += len(part)
+            yield part
+    finally:
+        if remaining > 0:
+            print("DOWNLOAD-STOPPED after", sent, "bytes", flush=True)
 
 
 def upload(request_iterator, context):
@@ -88,6 +95,16 @@ def client(target, scenario):
             messages = [f"message {i}".encode() for i in range(100)]
             replies = list(method("Chat", "stream_stream")(iter(messages), timeout=30))
             result["echoed"] = sum(1 for sent, got in zip(messages, replies) if sent == got)
+        elif scenario == "cancel-stream":
+            call = method("Download", "unary_stream")(str(1 << 30).encode(), timeout=60)
+            first = next(call)
+            result["first"] = len(first)
+            call.cancel()
+            result["code"] = call.code().name
+            print(json.dumps(result), flush=True)
+            return
+        elif scenario == "slow":
+            result["reply"] = method("Sleep", "unary_unary")(b"1500", timeout=30).decode()
         elif scenario == "error-status":
             method("Echo", "unary_unary")(b"status:NOT_FOUND:no such emoji", timeout=10)
         elif scenario == "unavailable":
