@@ -46,16 +46,7 @@ final class NGHTTPServer {
         for (name, size) in files {
             try Data(repeating: 0x68, count: size).write(to: root.appendingPathComponent(name))
         }
-        // A free port: bind, read it, close, hand it to nghttpd.
-        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(probe, $0, &length) } }
-        let port = Int(UInt16(bigEndian: addr.sin_port))
-        close(probe)
+        let port = freePort()
         let process = ChildProcess("/usr/sbin/nghttpd", ["--no-tls", "-d", root.path, "-a", "127.0.0.1", String(port)])
         try process.start()
         for _ in 0..<100 {
@@ -101,6 +92,31 @@ extension Integration {
             // 100 streams in flight at a time, 2 client connections: the proxy multiplexes them on one.
             let upstreamConnections = try await server.establishedConnections()
             #expect(upstreamConnections >= 1 && upstreamConnections <= 2, "\(upstreamConnections) upstream connections")
+        }
+
+        @Test(arguments: [
+            ("bad-preface", "GOAWAY stream=0 code=1"),  // PROTOCOL_ERROR: the first frame must be SETTINGS
+            ("frame-size", "GOAWAY stream=0 code=6"),   // FRAME_SIZE_ERROR: PING is 8 bytes
+        ])
+        func malformedHTTP2GetsGoAwayAndTheProxyKeepsServing(_ abuse: (String, String)) async throws {
+            let server = try await NGHTTPServer.start(files: ["index.html": 64])
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(server.port)"))
+            let frames = try await run(Paths.pythonExecutable(), [Paths.fixtures.appendingPathComponent("h2_abuse.py").path, proxy.inbound, abuse.0])
+            #expect(frames.stdout.contains(abuse.1), "\(frames.stdout) \(frames.stderr)")
+            let next = try await curl(["--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}", "http://\(proxy.inbound)/index.html"])
+            #expect(next.stdout == "200")
+        }
+
+        @Test func headersOnAClosedStreamAreAStreamError() async throws {
+            let server = try await NGHTTPServer.start(files: ["index.html": 64])
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(server.port)"))
+            let frames = try await run(Paths.pythonExecutable(), [Paths.fixtures.appendingPathComponent("h2_abuse.py").path, proxy.inbound, "closed-stream"])
+            // A stream error on stream 1 (PROTOCOL_ERROR or STREAM_CLOSED); the connection itself stays up.
+            let answered = frames.stdout.contains("RST_STREAM stream=1 code=1") || frames.stdout.contains("RST_STREAM stream=1 code=5")
+            #expect(answered, "\(frames.stdout) \(frames.stderr)")
+            #expect(!frames.stdout.contains("GOAWAY"))
+            let next = try await curl(["--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}", "http://\(proxy.inbound)/index.html"])
+            #expect(next.stdout == "200")
         }
 
         @Test func aSlowHTTP2ReaderDoesNotMakeTheProxyBuffer() async throws {
@@ -215,6 +231,25 @@ extension Integration {
             #expect(line.hasPrefix("b'220 weft-test ready\\r\\n'"), "\(line)")
             let seconds = Double(line.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "99") ?? 99
             #expect(seconds < 5, "the greeting took \(seconds) s: detection was not skipped")
+        }
+
+        @Test func tlsPassesThroughUntouched() async throws {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-tls-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let cert = directory.appendingPathComponent("cert.pem").path, key = directory.appendingPathComponent("key.pem").path
+            let made = try await run("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                                                          "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=weft-tls-test"])
+            #expect(made.status == 0, "\(made.stderr)")
+            let port = freePort()
+            let server = ChildProcess("/usr/bin/openssl", ["s_server", "-accept", "127.0.0.1:\(port)", "-cert", cert, "-key", key, "-rev"])
+            try server.start()
+            _ = try await server.waitForOutput("ACCEPT")
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(port)"))
+            let result = try await run(Paths.pythonExecutable(), [Paths.fixtures.appendingPathComponent("tls_client.py").path, proxy.inbound, cert])
+            let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+            #expect(json?["certificate_matches"] as? Bool == true, "\(result.stdout) \(result.stderr)")
+            #expect(json?["reply"] as? String == "tfew olleh")
         }
 
         @Test func aSilentClientIsForwardedAsOpaqueWhenDetectionTimesOut() async throws {

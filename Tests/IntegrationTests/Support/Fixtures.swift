@@ -170,3 +170,16 @@ func rawExchange(_ address: String, _ bytes: [UInt8], timeout: Duration = .secon
     }
     return String(decoding: received, as: UTF8.self)
 }
+
+/// A loopback port that was free a moment ago (for peers that cannot bind port 0 and report it).
+func freePort() -> Int {
+    let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(probe) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, length) } }
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(probe, $0, &length) } }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Sends malformed HTTP/2 as raw bytes and prints the frames the peer answers with.
+
+  h2_abuse.py HOST:PORT bad-preface    preface, then PING instead of SETTINGS
+  h2_abuse.py HOST:PORT frame-size     a PING frame whose length is 7 (must be 8)
+  h2_abuse.py HOST:PORT closed-stream  a request on stream 1, then HEADERS again on stream 1
+
+Prints one line per frame received: "<TYPE> stream=<id> code=<error code>" (code for GOAWAY and
+RST_STREAM), until the peer closes or 3 s pass.
+"""
+import socket
+import struct
+import sys
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+TYPES = {0: "DATA", 1: "HEADERS", 3: "RST_STREAM", 4: "SETTINGS", 6: "PING", 7: "GOAWAY", 8: "WINDOW_UPDATE"}
+
+
+def frame(kind, flags, stream, payload):
+    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
+
+
+def request_headers(authority):
+    # HPACK: :method GET (0x82), :scheme http (0x86), :path / (0x84), :authority literal (0x41).
+    value = authority.encode()
+    return b"\x82\x86\x84\x41" + bytes([len(value)]) + value
+
+
+def main(target, case):
+    host, port = target.rsplit(":", 1)
+    connection = socket.create_connection((host, int(port)), timeout=3)
+    settings = frame(4, 0, 0, b"")
+    if case == "bad-preface":
+        connection.sendall(PREFACE + frame(6, 0, 0, b"\x00" * 8))
+    elif case == "frame-size":
+        connection.sendall(PREFACE + settings + frame(6, 0, 0, b"\x00" * 7))
+    elif case == "closed-stream":
+        headers = frame(1, 0x5, 1, request_headers(target))  # END_STREAM | END_HEADERS
+        connection.sendall(PREFACE + settings + headers + headers)
+    else:
+        raise SystemExit(f"unknown case {case}")
+    buffer = b""
+    try:
+        while True:
+            data = connection.recv(65536)
+            if not data:
+                break
+            buffer += data
+    except socket.timeout:
+        pass
+    while len(buffer) >= 9:
+        length = int.from_bytes(buffer[0:3], "big")
+        kind, stream = buffer[3], int.from_bytes(buffer[5:9], "big") & 0x7FFFFFFF
+        payload = buffer[9:9 + length]
+        buffer = buffer[9 + length:]
+        code = ""
+        if kind == 7 and len(payload) >= 8:
+            code = f" code={int.from_bytes(payload[4:8], 'big')}"
+        elif kind == 3 and len(payload) >= 4:
+            code = f" code={int.from_bytes(payload[0:4], 'big')}"
+        print(f"{TYPES.get(kind, kind)} stream={stream}{code}", flush=True)
+    print("CLOSED", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
