@@ -45,6 +45,21 @@ extension Integration {
             #expect(try await upstream.connectionCount() == 2)  // one for the 100 requests, one for this query
         }
 
+        @Test func pooledConnectionsThatIdleOutAreClosedAndReplaced() async throws {
+            let upstream = try await PythonUpstream.start()
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: upstream.address, extra: """
+                upstream: { idleTimeout: 200ms }
+                """))
+            let first = try await curl(["-o", "/dev/null", "-w", "%{http_code}", "http://\(proxy.inbound)/status/200"])
+            #expect(first.stdout == "200")
+            // Past the idle timeout the pooled connection is closed; the next request gets a new one.
+            try await Task.sleep(for: .milliseconds(600))
+            #expect(proxy.process.isRunning)
+            let second = try await curl(["-o", "/dev/null", "-w", "%{http_code}", "http://\(proxy.inbound)/status/200"])
+            #expect(second.stdout == "200")
+            #expect(try await upstream.connectionCount() == 3)  // two proxied connections and this query
+        }
+
         @Test func chunkedBodiesStreamBothWaysWithTrailers() async throws {
             let upstream = try await PythonUpstream.start()
             let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: upstream.address))

@@ -25,7 +25,9 @@ final class Exchange: UpstreamResponseDelegate {
         case done
     }
 
-    private unowned let downstream: any Downstream
+    /// Weak: a callback (a connect completing, a filter resuming) may outlive the client connection.
+    private weak var downstream: (any Downstream)?
+    private let listener: ListenerContext
     private let snapshot: ProxySnapshot
     private let chain: FilterChain
     let context: RequestContext
@@ -46,11 +48,12 @@ final class Exchange: UpstreamResponseDelegate {
     private(set) var responseStarted = false
     private var retriedStaleConnection = false
     private var timeout: Scheduled<Void>?
-    private var logger: Logger { downstream.listener.logger }
+    private var logger: Logger { listener.logger }
 
     init(downstream: any Downstream, request: HTTPRequest, framing: HTTP1Framing, protocolVersion: UpstreamProtocol,
          eventLoop: any EventLoop) {
         self.downstream = downstream
+        self.listener = downstream.listener
         let snapshot = downstream.listener.store.current
         self.snapshot = snapshot
         self.chain = snapshot.chain(for: downstream.listener.direction)
@@ -224,7 +227,7 @@ final class Exchange: UpstreamResponseDelegate {
             var trailers = HTTPFields()
             trailers[GRPC.statusField] = String(GRPC.Status.deadlineExceeded.rawValue)
             trailers[GRPC.messageField] = "deadline of \(waited) exceeded in the proxy"
-            downstream.finishResponse(trailers, for: self)
+            downstream?.finishResponse(trailers, for: self)
             return
         }
         let message = grpcDeadline
@@ -235,7 +238,7 @@ final class Exchange: UpstreamResponseDelegate {
 
     private func connect(forceNew: Bool) {
         guard let endpoint else { return }
-        let pool = downstream.listener.pools.pool(for: context.eventLoop)
+        let pool = listener.pools.pool(for: context.eventLoop)
         let settings = snapshot.config.upstream
         pool.acquire(endpoint, protocol: protocolVersion, settings: settings, forceNew: forceNew).whenComplete { result in
             switch result {
@@ -264,7 +267,7 @@ final class Exchange: UpstreamResponseDelegate {
         }
         buffered.removeAll()
         stream.flush()
-        downstream.resumeReadsIfPossible()
+        downstream?.resumeReadsIfPossible()
     }
 
     // MARK: Response (UpstreamResponseDelegate)
@@ -281,8 +284,8 @@ final class Exchange: UpstreamResponseDelegate {
                 return
             }
             // 100 Continue, 103 Early Hints: pass on; the final head follows.
-            downstream.writeResponseHead(head, for: self)
-            downstream.flush()
+            downstream?.writeResponseHead(head, for: self)
+            downstream?.flush()
             return
         }
         if grpcDeadline == nil || context.route?.timeout != nil { timeout?.cancel() }
@@ -294,21 +297,21 @@ final class Exchange: UpstreamResponseDelegate {
             return
         }
         responseStarted = true
-        downstream.writeResponseHead(response, for: self)
+        downstream?.writeResponseHead(response, for: self)
     }
 
     func upstreamResponseBody(_ body: ByteBuffer) {
         guard phase == .forwarding, responseStarted else { return }
         var chunk = body
         chain.responseBody(&chunk, context: context)
-        downstream.writeResponseBody(chunk)
-        if !downstream.isWritable {
+        downstream?.writeResponseBody(chunk)
+        if downstream?.isWritable != true {
             upstream?.pauseReads()
         }
     }
 
     func upstreamReadComplete() {
-        if responseStarted { downstream.flush() }
+        if responseStarted { downstream?.flush() }
     }
 
     func upstreamResponseEnd(_ trailers: HTTPFields?) {
@@ -323,7 +326,7 @@ final class Exchange: UpstreamResponseDelegate {
         stream.delegate = nil
         stream.finished(requestComplete: requestEnded)
         finish(.responded(status: context.responseStatus?.code ?? 0))
-        downstream.finishResponse(trailers, for: self)
+        downstream?.finishResponse(trailers, for: self)
     }
 
     func upstreamFailed(_ error: UpstreamFailure) {
@@ -331,7 +334,7 @@ final class Exchange: UpstreamResponseDelegate {
         upstream = nil
         if phase == .upgrading {
             finish(.failed("upstream \(endpointText) \(error) while switching protocols"))
-            downstream.abort(for: self)
+            downstream?.abort(for: self)
             return
         }
         guard phase == .forwarding else { return }
@@ -349,11 +352,11 @@ final class Exchange: UpstreamResponseDelegate {
         }
         logger.debug("upstream failed mid-response", metadata: ["upstream": "\(endpointText)", "error": "\(error)"])
         finish(.failed("upstream \(endpointText) \(error) mid-response"))
-        downstream.abort(for: self)
+        downstream?.abort(for: self)
     }
 
     func upstreamWritabilityChanged() {
-        downstream.resumeReadsIfPossible()
+        downstream?.resumeReadsIfPossible()
     }
 
     /// The client can take more response bytes: read from the upstream again.
@@ -366,8 +369,8 @@ final class Exchange: UpstreamResponseDelegate {
         context.recordResponseStatus(.switchingProtocols)
         responseStarted = true
         phase = .upgrading
-        downstream.writeResponseHead(head, for: self)
-        downstream.flush()
+        downstream?.writeResponseHead(head, for: self)
+        downstream?.flush()
     }
 
     /// The upstream's 101 message is complete: hand both connections to the byte relay, on the
@@ -377,7 +380,10 @@ final class Exchange: UpstreamResponseDelegate {
         upstream = nil
         connection.delegate = nil
         finish(.responded(status: 101))
-        let downstream = self.downstream
+        guard let downstream = self.downstream else {
+            connection.cancel()
+            return
+        }
         context.eventLoop.assumeIsolated().execute {
             downstream.switchProtocols(to: connection)
         }
@@ -389,7 +395,7 @@ final class Exchange: UpstreamResponseDelegate {
     private func respondLocally(_ local: LocalResponse) {
         guard !responseStarted else {
             finish(.failed(local.body))
-            downstream.abort(for: self)
+            downstream?.abort(for: self)
             return
         }
         dropUpstream()
@@ -404,18 +410,18 @@ final class Exchange: UpstreamResponseDelegate {
             let head = GRPC.trailersOnly(for: local)
             context.recordResponseStatus(head.status)
             finish(.responded(status: head.status.code))
-            downstream.writeResponseHead(head, for: self)
-            downstream.finishResponse(nil, for: self)
+            downstream?.writeResponseHead(head, for: self)
+            downstream?.finishResponse(nil, for: self)
             return
         }
         let (head, body) = local.makeHead(allocator: ByteBufferAllocator())
         context.recordResponseStatus(head.status)
         finish(.responded(status: head.status.code))
-        downstream.writeResponseHead(head, for: self)
+        downstream?.writeResponseHead(head, for: self)
         if request.method != .head && body.readableBytes > 0 {
-            downstream.writeResponseBody(body)
+            downstream?.writeResponseBody(body)
         }
-        downstream.finishResponse(nil, for: self)
+        downstream?.finishResponse(nil, for: self)
     }
 
     private func failBeforeResponse(_ status: HTTPResponse.Status, _ message: String) {

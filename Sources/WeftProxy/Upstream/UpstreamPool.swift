@@ -92,10 +92,12 @@ final class UpstreamPool {
             return
         }
         idle[connection.endpoint, default: []].append(connection)
-        connection.handler.onIdleClose = { [weak self, unowned connection] in
-            self?.remove(connection)
+        connection.handler.onIdleClose = { [weak self, weak connection] in
+            if let connection { self?.remove(connection) }
         }
-        connection.idleTimer = eventLoop.assumeIsolated().scheduleTask(in: settings.idleTimeout.timeAmount) { [weak self, unowned connection] in
+        // Strong: removing the connection from the pool may release the last other reference.
+        // The timer is cancelled (and this closure released) whenever the connection leaves the pool.
+        connection.idleTimer = eventLoop.assumeIsolated().scheduleTask(in: settings.idleTimeout.timeAmount) { [weak self] in
             self?.remove(connection)
             connection.cancel()
         }

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# End-to-end comparison: direct, weft-proxy, nginx and HAProxy under the same load, in one run.
+# Installs what it needs, builds weft-proxy in release mode, then runs Benchmarks/compare.py.
+#   Benchmarks/run.sh [--duration 10] [--quick]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/opt/swift/usr/bin:$PATH"
+scripts/setup.sh
+missing=()
+for package in wrk nginx haproxy nghttp2-client util-linux; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+swift build -c release --product weft-proxy --scratch-path .build-release
+exec python3 Benchmarks/compare.py --weft .build-release/release/weft-proxy "$@"
