@@ -66,7 +66,9 @@ final class HTTP2UpstreamStream: ChannelDuplexHandler, UpstreamStream {
 
     let endpoint: ListenAddress
     weak var delegate: (any UpstreamResponseDelegate)?
-    let wasReused = false
+    /// A stream rides a shared connection that may be going away (GOAWAY, a reset storm limit):
+    /// a failure before any response byte, with no request body sent, is safe to retry once.
+    let wasReused = true
     private var context: ChannelHandlerContext?
     private var readsPaused = false
     private var pendingRead = false
