@@ -211,7 +211,8 @@ def run_h2load(port, clients, streams, duration, rps=None):
             "--log-file", log.name, f"http://127.0.0.1:{port}/"]
     if rps:
         argv[4:4] = ["--rps", str(max(1, rps // clients))]
-    out = subprocess.run(argv, capture_output=True, text=True).stdout
+    done_process = subprocess.run(argv, capture_output=True, text=True)
+    out = done_process.stdout + done_process.stderr
     match = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored", out)
     elapsed = re.search(r"finished in ([\d.]+)s", out)
     latencies = []
@@ -221,7 +222,8 @@ def run_h2load(port, clients, streams, duration, rps=None):
             latencies.append(int(parts[2]))
     os.unlink(log.name)
     if not match or not elapsed or not latencies:
-        raise RuntimeError(f"h2load printed no result:\n{out}")
+        raise RuntimeError(f"h2load on port {port} printed no result:\n" + "\n".join(
+            line for line in out.splitlines() if line.startswith(("requests", "status", "finished", "error", "fail")) or "rror" in line))
     latencies.sort()
     pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] / 1000
     done, succeeded = int(match.group(2)), int(match.group(3))

@@ -65,8 +65,58 @@ final class NGHTTPServer {
     }
 }
 
+/// nginx serving a fixed body over h2c (prior knowledge) and HTTP/1.1.
+final class NginxUpstream {
+    let process: ChildProcess
+    let h2Port: Int
+    let directory: URL
+
+    private init(process: ChildProcess, h2Port: Int, directory: URL) {
+        self.process = process
+        self.h2Port = h2Port
+        self.directory = directory
+    }
+
+    static func start() async throws -> NginxUpstream {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-nginx-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let port = freePort()
+        let config = """
+            daemon off; master_process off; pid \(directory.path)/nginx.pid; error_log stderr error;
+            events { worker_connections 1024; }
+            http {
+              access_log off;
+              client_body_temp_path \(directory.path); proxy_temp_path \(directory.path); fastcgi_temp_path \(directory.path);
+              uwsgi_temp_path \(directory.path); scgi_temp_path \(directory.path);
+              server { listen 127.0.0.1:\(port) http2; location / { return 200 "hello from nginx"; } }
+            }
+            """
+        try config.write(to: directory.appendingPathComponent("nginx.conf"), atomically: true, encoding: .utf8)
+        let process = ChildProcess("/usr/sbin/nginx", ["-c", directory.appendingPathComponent("nginx.conf").path, "-p", directory.path])
+        try process.start()
+        for _ in 0..<100 {
+            if (try? await curl(["--http2-prior-knowledge", "-o", "/dev/null", "http://127.0.0.1:\(port)/"], timeout: .seconds(2)))?.status == 0 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return NginxUpstream(process: process, h2Port: port, directory: directory)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: directory) }
+}
+
 extension Integration {
     @Suite struct HTTP2 {
+        @Test func concurrentStreamsToAnNginxUpstreamDoNotStall() async throws {
+            // Regression: requests without a body once went upstream as HEADERS + an empty DATA frame;
+            // nginx answered and reset each stream, and concurrent streams stalled until it closed the connection.
+            let nginx = try await NginxUpstream.start()
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(nginx.h2Port)"))
+            for _ in 0..<2 {
+                let load = try await run("/usr/bin/h2load", ["-n", "2000", "-c", "2", "-m", "50", "http://\(proxy.inbound)/"], timeout: .seconds(30))
+                #expect(load.stdout.contains("2000 succeeded, 0 failed, 0 errored"), "\(load.stdout)")
+            }
+        }
+
         @Test func curlAndNghttpSpeakHTTP2AndHTTP1ThroughTheSameListener() async throws {
             let h2Server = try await NGHTTPServer.start(files: ["hello.txt": 12, "blob": 300_000])
             let h1Server = try await PythonUpstream.start()

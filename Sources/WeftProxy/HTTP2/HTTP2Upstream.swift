@@ -1,8 +1,8 @@
 import HTTPTypes
 import NIOCore
+import NIOHPACK
 import NIOHTTP2
 import NIOHTTPTypes
-import NIOHTTPTypesHTTP2
 
 /// One multiplexed HTTP/2 connection to an upstream endpoint, shared by every request to it
 /// from one event loop. NIO queues streams beyond the peer's concurrency limit. Confined to its
@@ -28,9 +28,7 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
         let promise = channel.eventLoop.makePromise(of: (any UpstreamStream).self)
         multiplexer.createStreamChannel { stream in
             stream.eventLoop.makeCompletedFuture {
-                let sync = stream.pipeline.syncOperations
-                try sync.addHandler(HTTP2FramePayloadToHTTPClientCodec())
-                try sync.addHandler(HTTP2UpstreamStream(endpoint: endpoint))
+                try stream.pipeline.syncOperations.addHandler(HTTP2UpstreamStream(endpoint: endpoint))
             }
         }.assumeIsolated().whenComplete { result in
             do {
@@ -58,11 +56,14 @@ final class HTTP2GoAwayObserver: ChannelInboundHandler {
     }
 }
 
-/// One request on an upstream HTTP/2 stream.
+/// One request on an upstream HTTP/2 stream. It speaks frames itself (rather than through NIO's
+/// HTTP-types codec) so that a request without a body goes out as one HEADERS frame with
+/// END_STREAM, as every HTTP/2 client sends it: a separate empty DATA frame makes servers such as
+/// nginx answer early and reset the stream.
 final class HTTP2UpstreamStream: ChannelDuplexHandler, UpstreamStream {
-    typealias InboundIn = HTTPResponsePart
-    typealias OutboundIn = HTTPRequestPart
-    typealias OutboundOut = HTTPRequestPart
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias OutboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
 
     let endpoint: ListenAddress
     weak var delegate: (any UpstreamResponseDelegate)?
@@ -73,6 +74,9 @@ final class HTTP2UpstreamStream: ChannelDuplexHandler, UpstreamStream {
     private var readsPaused = false
     private var pendingRead = false
     private var resetReason: NIOHTTP2.HTTP2ErrorCode?
+    /// The request head, held until we know whether a body follows.
+    private var pendingHead: HPACKHeaders?
+    private var receivedFinalHead = false
 
     init(endpoint: ListenAddress) {
         self.endpoint = endpoint
@@ -88,22 +92,39 @@ final class HTTP2UpstreamStream: ChannelDuplexHandler, UpstreamStream {
         self.context = nil
     }
 
+    // MARK: Request
+
     func writeHead(_ request: HTTPRequest, framing: HTTP1Framing) {
-        var request = request
-        if request.scheme == nil { request.scheme = "http" }
-        if request.path == nil { request.path = "/" }
-        context?.write(wrapOutboundOut(.head(request)), promise: nil)
+        pendingHead = HTTP2Fields.headers(for: request)
     }
 
     func writeBody(_ body: ByteBuffer) {
-        context?.write(wrapOutboundOut(.body(body)), promise: nil)
+        writePendingHead(endStream: false)
+        context?.write(wrapOutboundOut(.data(.init(data: .byteBuffer(body)))), promise: nil)
     }
 
     func writeEnd(_ trailers: HTTPFields?) {
-        context?.write(wrapOutboundOut(.end(trailers)), promise: nil)
+        if let trailers {
+            writePendingHead(endStream: false)
+            context?.write(wrapOutboundOut(.headers(.init(headers: HTTP2Fields.headers(for: trailers), endStream: true))), promise: nil)
+        } else if pendingHead != nil {
+            writePendingHead(endStream: true)
+        } else {
+            context?.write(wrapOutboundOut(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true))), promise: nil)
+        }
     }
 
-    func flush() { context?.flush() }
+    func flush() {
+        // A head still held here starts a request whose body is still to come.
+        writePendingHead(endStream: false)
+        context?.flush()
+    }
+
+    private func writePendingHead(endStream: Bool) {
+        guard let head = pendingHead else { return }
+        pendingHead = nil
+        context?.write(wrapOutboundOut(.headers(.init(headers: head, endStream: endStream))), promise: nil)
+    }
 
     func pauseReads() { readsPaused = true }
 
@@ -125,12 +146,40 @@ final class HTTP2UpstreamStream: ChannelDuplexHandler, UpstreamStream {
         context?.close(promise: nil)
     }
 
+    // MARK: Response
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let delegate else { return }
         switch unwrapInboundIn(data) {
-        case .head(let response): delegate.upstreamResponseHead(response)
-        case .body(let body): delegate.upstreamResponseBody(body)
-        case .end(let trailers): delegate.upstreamResponseEnd(trailers)
+        case .headers(let headers):
+            if receivedFinalHead {
+                // Trailers.
+                self.delegate = nil
+                delegate.upstreamResponseEnd(HTTP2Fields.fields(from: headers.headers))
+                return
+            }
+            guard let response = HTTP2Fields.response(from: headers.headers) else {
+                fail(.error(HTTP2UpstreamError.invalidResponseHead))
+                return
+            }
+            if response.status.kind != .informational { receivedFinalHead = true }
+            delegate.upstreamResponseHead(response)
+            if headers.endStream {
+                self.delegate = nil
+                delegate.upstreamResponseEnd(nil)
+            }
+        case .data(let data):
+            if case .byteBuffer(let body) = data.data, body.readableBytes > 0 {
+                delegate.upstreamResponseBody(body)
+            }
+            if data.endStream {
+                self.delegate = nil
+                delegate.upstreamResponseEnd(nil)
+            }
+        case .rstStream(let code):
+            resetReason = code
+        default:
+            break
         }
     }
 
@@ -147,19 +196,19 @@ final class HTTP2UpstreamStream: ChannelDuplexHandler, UpstreamStream {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if let delegate {
-            self.delegate = nil
-            delegate.upstreamFailed(resetReason.map { .reset("\($0)") } ?? .closed)
-        }
+        fail(resetReason.map { .reset("\($0)") } ?? .closed)
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let delegate {
-            self.delegate = nil
-            delegate.upstreamFailed(.error(error))
-        }
+        fail(.error(error))
         context.close(promise: nil)
+    }
+
+    private func fail(_ failure: UpstreamFailure) {
+        guard let delegate else { return }
+        self.delegate = nil
+        delegate.upstreamFailed(failure)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -173,5 +222,52 @@ final class HTTP2UpstreamStream: ChannelDuplexHandler, UpstreamStream {
         } else {
             context.read()
         }
+    }
+}
+
+enum HTTP2UpstreamError: Error, CustomStringConvertible {
+    case invalidResponseHead
+
+    var description: String { "sent a response without a valid :status" }
+}
+
+/// Conversions between swift-http-types and HTTP/2 header blocks.
+enum HTTP2Fields {
+    static func headers(for request: HTTPRequest) -> HPACKHeaders {
+        var headers = HPACKHeaders()
+        headers.reserveCapacity(request.headerFields.count + 4)
+        headers.add(name: ":method", value: request.method.rawValue)
+        headers.add(name: ":scheme", value: request.scheme ?? "http")
+        if let authority = request.authority { headers.add(name: ":authority", value: authority) }
+        headers.add(name: ":path", value: request.path ?? "/")
+        for field in request.headerFields {
+            headers.add(name: field.name.canonicalName, value: field.value)
+        }
+        return headers
+    }
+
+    static func headers(for fields: HTTPFields) -> HPACKHeaders {
+        var headers = HPACKHeaders()
+        for field in fields {
+            headers.add(name: field.name.canonicalName, value: field.value)
+        }
+        return headers
+    }
+
+    static func response(from headers: HPACKHeaders) -> HTTPResponse? {
+        guard let status = headers.first(name: ":status").flatMap(Int.init), (100...999).contains(status) else { return nil }
+        return HTTPResponse(status: .init(code: status), headerFields: fields(from: headers))
+    }
+
+    /// Regular fields (pseudo-headers dropped).
+    static func fields(from headers: HPACKHeaders) -> HTTPFields {
+        var fields = HTTPFields()
+        fields.reserveCapacity(headers.count)
+        for (name, value, _) in headers where !name.hasPrefix(":") {
+            if let fieldName = HTTPField.Name(name) {
+                fields.append(HTTPField(name: fieldName, value: value))
+            }
+        }
+        return fields
     }
 }
