@@ -12,13 +12,20 @@ public struct FilterChain: Sendable {
     public let filters: [any HTTPFilter]
     /// The connection-level filter (`protocol-detect`), if the chain has one.
     public let connectionFilter: (any ConnectionFilter)?
+    /// The connection-level filter's registered name.
+    public let connectionFilterName: String?
 
-    public init(names: [String], filters: [any HTTPFilter], connectionFilter: (any ConnectionFilter)? = nil) {
+    public init(names: [String], filters: [any HTTPFilter], connectionFilter: (any ConnectionFilter)? = nil,
+                connectionFilterName: String? = nil) {
         precondition(names.count == filters.count, "one name per filter")
         self.names = names
         self.filters = filters
         self.connectionFilter = connectionFilter
+        self.connectionFilterName = connectionFilter == nil ? nil : (connectionFilterName ?? "connection")
     }
+
+    /// Every filter's name in config order, the connection-level one first.
+    public var allNames: [String] { (connectionFilterName.map { [$0] } ?? []) + names }
 
     /// Where a head callback pass stopped.
     public enum HeadStep: Sendable {

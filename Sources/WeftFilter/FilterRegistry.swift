@@ -64,6 +64,7 @@ public struct FilterRegistry: Sendable {
         var filters: [any HTTPFilter] = []
         var names: [String] = []
         var connectionFilter: (any ConnectionFilter)?
+        var connectionFilterName: String?
         for spec in specs {
             if isConnectionFilter(spec.name) {
                 guard connectionFilter == nil else {
@@ -73,12 +74,13 @@ public struct FilterRegistry: Sendable {
                     throw FilterConfigError(filter: spec.name, field: "", message: "connection-level filters come before request-level ones")
                 }
                 connectionFilter = try makeConnectionFilter(spec, context: context)
+                connectionFilterName = spec.name
             } else {
                 filters.append(try makeFilter(spec, context: context))
                 names.append(spec.name)
             }
         }
-        return FilterChain(names: names, filters: filters, connectionFilter: connectionFilter)
+        return FilterChain(names: names, filters: filters, connectionFilter: connectionFilter, connectionFilterName: connectionFilterName)
     }
 }
 

@@ -19,7 +19,7 @@ import WeftProxyMain
 
     @Test func theShippedExampleConfigIsValid() throws {
         let snapshot = try loader.load(path: Self.repositoryRoot.appendingPathComponent("config/proxy.yaml").path)
-        #expect(snapshot.inboundChain.names == ["route", "header-rewrite"])
+        #expect(snapshot.inboundChain.allNames == ["protocol-detect", "route", "header-rewrite"])
         #expect(snapshot.outboundChain.names == ["route", "header-rewrite"])
         #expect(snapshot.config.inbound.address == ListenAddress(host: "127.0.0.1", port: 4143))
         #expect(snapshot.config.outbound.address.port == 4140)
@@ -31,7 +31,7 @@ import WeftProxyMain
         let snapshot = try loader.load(text: "{}")
         #expect(snapshot.config.inbound.app == ListenAddress(host: "127.0.0.1", port: 8080))
         #expect(snapshot.inboundChain.names == ["route"])
-        #expect(snapshot.inboundChain.connectionFilter != nil, "protocol-detect runs by default")
+        #expect(snapshot.inboundChain.allNames == ["protocol-detect", "route"], "protocol-detect runs by default")
         #expect(snapshot.config.upstream.connectTimeout == .seconds(1))
         #expect(snapshot.config.shutdownGracePeriod == .seconds(30))
     }

@@ -66,6 +66,7 @@ public struct ConfigLoader: Sendable {
             var filters: [any HTTPFilter] = []
             var names: [String] = []
             var connectionFilter: (any ConnectionFilter)?
+            var connectionFilterName: String?
             for (index, entry) in entries.enumerated() {
                 let base = "\(listener).filters[\(index)]"
                 let node = Self.node(root, at: "\(base).config") ?? .mapping(Yams.Node.Mapping([]))
@@ -77,6 +78,7 @@ public struct ConfigLoader: Sendable {
                                                     message: "a chain has one connection-level filter, first in the list")
                         }
                         connectionFilter = try registry.makeConnectionFilter(spec, context: context)
+                        connectionFilterName = entry.name
                     } else {
                         filters.append(try registry.makeFilter(spec, context: context))
                         names.append(entry.name)
@@ -87,7 +89,8 @@ public struct ConfigLoader: Sendable {
                     throw ConfigError(file: file, line: line, field: field, message: "filter '\(error.filter)': \(error.message)")
                 }
             }
-            return FilterChain(names: names, filters: filters, connectionFilter: connectionFilter)
+            return FilterChain(names: names, filters: filters, connectionFilter: connectionFilter,
+                               connectionFilterName: connectionFilterName)
         }
         let inbound = try chain("inbound", config.inbound.filters, direction: .inbound, names: inboundNames)
         backendNames.remove(ProxySnapshot.appBackendName)

@@ -251,9 +251,9 @@ public final class ProxyServer: Service, AdminState, Sendable {
             rejectedReloads: rejected,
             lastReloadError: lastError,
             inbound: config.inbound.enabled
-                ? .init(address: config.inbound.address.description, filters: snapshot.inboundChain.names, app: config.inbound.app.description) : nil,
+                ? .init(address: config.inbound.address.description, filters: snapshot.inboundChain.allNames, app: config.inbound.app.description) : nil,
             outbound: config.outbound.enabled
-                ? .init(address: config.outbound.address.description, filters: snapshot.outboundChain.names, app: nil) : nil,
+                ? .init(address: config.outbound.address.description, filters: snapshot.outboundChain.allNames, app: nil) : nil,
             backends: backends,
             source: snapshot.source)
     }

@@ -39,7 +39,8 @@ struct ConnectFailure: Error, CustomStringConvertible {
 }
 
 /// Connections to upstream endpoints, owned by one event loop and used only on it (so a request
-/// and its upstream never hop threads): HTTP/1.1 keep-alive connections, one request at a time.
+/// and its upstream never hop threads): idle HTTP/1.1 keep-alive connections, one request at a
+/// time each, and one multiplexed HTTP/2 connection per endpoint.
 final class UpstreamPool {
     let eventLoop: any EventLoop
     private var idle: [ListenAddress: [HTTP1UpstreamConnection]] = [:]
