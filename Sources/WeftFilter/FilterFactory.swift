@@ -32,6 +32,8 @@ public struct FilterConfigError: Error, Sendable, Equatable, CustomStringConvert
     /// Dotted path of the field inside the filter's `config`, e.g. `routes[2].match.path`.
     public var field: String
     public var message: String
+    /// Which entry of a chain failed, when the error comes from building a whole chain.
+    public var entryIndex: Int?
 
     public init(filter: String = "", field: String, message: String) {
         self.filter = filter

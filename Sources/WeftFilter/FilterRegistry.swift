@@ -59,25 +59,30 @@ public struct FilterRegistry: Sendable {
     }
 
     /// Builds a whole chain, in order. Done once per config version, never per request.
-    /// Connection-level filters are set apart; the request-level ones form the chain.
+    /// Connection-level filters are set apart; the request-level ones form the chain. An error
+    /// carries the index of the entry that caused it (``FilterConfigError/entryIndex``).
     public func makeChain(_ specs: [FilterSpec], context: FilterBuildContext) throws(FilterConfigError) -> FilterChain {
         var filters: [any HTTPFilter] = []
         var names: [String] = []
         var connectionFilter: (any ConnectionFilter)?
         var connectionFilterName: String?
-        for spec in specs {
-            if isConnectionFilter(spec.name) {
-                guard connectionFilter == nil else {
-                    throw FilterConfigError(filter: spec.name, field: "", message: "a chain has at most one connection-level filter")
+        for (index, spec) in specs.enumerated() {
+            do throws(FilterConfigError) {
+                if isConnectionFilter(spec.name) {
+                    guard connectionFilter == nil, filters.isEmpty else {
+                        throw FilterConfigError(filter: spec.name, field: "",
+                                                message: "a chain has one connection-level filter, first in the list")
+                    }
+                    connectionFilter = try makeConnectionFilter(spec, context: context)
+                    connectionFilterName = spec.name
+                } else {
+                    filters.append(try makeFilter(spec, context: context))
+                    names.append(spec.name)
                 }
-                guard filters.isEmpty else {
-                    throw FilterConfigError(filter: spec.name, field: "", message: "connection-level filters come before request-level ones")
-                }
-                connectionFilter = try makeConnectionFilter(spec, context: context)
-                connectionFilterName = spec.name
-            } else {
-                filters.append(try makeFilter(spec, context: context))
-                names.append(spec.name)
+            } catch {
+                var located = error
+                located.entryIndex = index
+                throw located
             }
         }
         return FilterChain(names: names, filters: filters, connectionFilter: connectionFilter, connectionFilterName: connectionFilterName)
@@ -93,15 +98,18 @@ struct TypedFactory<Factory: FilterFactory>: ErasedFactory {
     let factory: Factory
 
     func build(from node: Yams.Node, context: FilterBuildContext) throws(FilterConfigError) -> any HTTPFilter {
-        let config: Factory.Config
-        do {
-            config = try YAMLDecoder().decode(Factory.Config.self, from: node)
-        } catch let error as DecodingError {
-            throw FilterConfigError(decoding: error)
-        } catch {
-            throw FilterConfigError(field: "", message: "\(error)")
-        }
-        return try factory.makeFilter(config: config, context: context)
+        try factory.makeFilter(config: try decodeConfig(Factory.Config.self, from: node), context: context)
+    }
+}
+
+/// Decodes a filter's typed config from its `config:` node; errors name the field.
+func decodeConfig<Config: Decodable>(_ type: Config.Type, from node: Yams.Node) throws(FilterConfigError) -> Config {
+    do {
+        return try YAMLDecoder().decode(Config.self, from: node)
+    } catch let error as DecodingError {
+        throw FilterConfigError(decoding: error)
+    } catch {
+        throw FilterConfigError(field: "", message: "\(error)")
     }
 }
 
@@ -114,15 +122,7 @@ struct TypedConnectionFactory<Factory: ConnectionFilterFactory>: ErasedConnectio
     let factory: Factory
 
     func build(from node: Yams.Node, context: FilterBuildContext) throws(FilterConfigError) -> any ConnectionFilter {
-        let config: Factory.Config
-        do {
-            config = try YAMLDecoder().decode(Factory.Config.self, from: node)
-        } catch let error as DecodingError {
-            throw FilterConfigError(decoding: error)
-        } catch {
-            throw FilterConfigError(field: "", message: "\(error)")
-        }
-        return try factory.makeConnectionFilter(config: config, context: context)
+        try factory.makeConnectionFilter(config: try decodeConfig(Factory.Config.self, from: node), context: context)
     }
 }
 

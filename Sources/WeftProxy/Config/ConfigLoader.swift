@@ -61,36 +61,22 @@ public struct ConfigLoader: Sendable {
         func chain(_ listener: String, _ entries: [FilterEntry]?, direction: TrafficDirection, names: Set<String>) throws(ConfigError) -> FilterChain {
             let context = FilterBuildContext(direction: direction, backendNames: names)
             guard let entries else {
-                return try! registry.makeChain([FilterSpec(name: "protocol-detect"), FilterSpec(name: "route")], context: context)
+                // protocol-detect and route with empty configs cannot fail; both are built in.
+                let defaults = ["protocol-detect", "route"].filter(registry.names.contains).map { FilterSpec(name: $0) }
+                return try! registry.makeChain(defaults, context: context)
             }
-            var filters: [any HTTPFilter] = []
-            var names: [String] = []
-            var connectionFilter: (any ConnectionFilter)?
-            var connectionFilterName: String?
-            for (index, entry) in entries.enumerated() {
-                let base = "\(listener).filters[\(index)]"
-                let node = Self.node(root, at: "\(base).config") ?? .mapping(Yams.Node.Mapping([]))
-                let spec = FilterSpec(name: entry.name, config: node)
-                do throws(FilterConfigError) {
-                    if registry.isConnectionFilter(entry.name) {
-                        guard connectionFilter == nil, filters.isEmpty else {
-                            throw FilterConfigError(filter: entry.name, field: "",
-                                                    message: "a chain has one connection-level filter, first in the list")
-                        }
-                        connectionFilter = try registry.makeConnectionFilter(spec, context: context)
-                        connectionFilterName = entry.name
-                    } else {
-                        filters.append(try registry.makeFilter(spec, context: context))
-                        names.append(entry.name)
-                    }
-                } catch {
-                    let field = error.field.isEmpty ? base : "\(base).config.\(error.field)".replacingOccurrences(of: ".config.[", with: ".config[")
-                    let line = Self.line(root, at: field) ?? Self.line(root, at: base)
-                    throw ConfigError(file: file, line: line, field: field, message: "filter '\(error.filter)': \(error.message)")
-                }
+            let specs = entries.enumerated().map { index, entry in
+                FilterSpec(name: entry.name,
+                           config: Self.node(root, at: "\(listener).filters[\(index)].config") ?? .mapping(Yams.Node.Mapping([])))
             }
-            return FilterChain(names: names, filters: filters, connectionFilter: connectionFilter,
-                               connectionFilterName: connectionFilterName)
+            do {
+                return try registry.makeChain(specs, context: context)
+            } catch {
+                let base = "\(listener).filters[\(error.entryIndex ?? 0)]"
+                let field = error.field.isEmpty ? base : "\(base).config.\(error.field)".replacingOccurrences(of: ".config.[", with: ".config[")
+                throw ConfigError(file: file, line: Self.line(root, at: field) ?? Self.line(root, at: base),
+                                  field: field, message: "filter '\(error.filter)': \(error.message)")
+            }
         }
         let inbound = try chain("inbound", config.inbound.filters, direction: .inbound, names: inboundNames)
         backendNames.remove(ProxySnapshot.appBackendName)

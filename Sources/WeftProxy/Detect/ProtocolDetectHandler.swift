@@ -19,7 +19,6 @@ final class ProtocolDetectHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var buffered: ByteBuffer?
     private var timer: Scheduled<Void>?
     private var decided = false
-    private var pendingRead = false
     /// The client half-closed before the connection was handed over: tell the next pipeline.
     private var inputClosed = false
 
@@ -64,10 +63,8 @@ final class ProtocolDetectHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func read(context: ChannelHandlerContext) {
-        // Once decided (an opaque upstream still connecting), stop reading until the relay takes over.
-        if decided {
-            pendingRead = true
-        } else {
+        // Once decided (an opaque upstream still connecting), stop reading: the hand-over reads again.
+        if !decided {
             context.read()
         }
     }

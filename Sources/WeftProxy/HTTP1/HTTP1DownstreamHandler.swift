@@ -20,7 +20,7 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     let scratch = MatchScratch()
     private(set) var context: ChannelHandlerContext?
     private var exchange: Exchange?
-    private var pendingRead = false
+    private var readGate = ReadGate()
 
     // The request in flight, as HTTP/1.1 saw it.
     private var clientVersion = HTTPVersion.http1_1
@@ -106,19 +106,14 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func read(context: ChannelHandlerContext) {
-        if exchange?.holdsClientReads == true {
-            pendingRead = true
-        } else {
-            context.read()
-        }
+        if readGate.admits(holding: exchange?.holdsClientReads == true) { context.read() }
     }
 
     // MARK: Proxy → client (Downstream)
 
     func resumeReadsIfPossible() {
-        guard pendingRead, exchange?.holdsClientReads != true, let context else { return }
-        pendingRead = false
-        context.read()
+        guard exchange?.holdsClientReads != true else { return }
+        if readGate.releases() { context?.read() }
     }
 
     func writeResponseHead(_ response: HTTPResponse, for exchange: Exchange) {
@@ -175,17 +170,7 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// Answers without an exchange (the request could not even be converted), then closes.
     private func respondDirectly(_ status: HTTPResponseStatus, _ message: String) {
         guard let context else { return }
-        let body = message + "\n"
-        var headers = HTTPHeaders()
-        headers.add(name: "weft-proxy-error", value: message)
-        headers.add(name: "content-type", value: "text/plain; charset=utf-8")
-        headers.add(name: "content-length", value: String(body.utf8.count))
-        headers.add(name: "connection", value: "close")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-            context.close(promise: nil)
-        }
+        HTTP1ErrorAnswer.sendAndClose(status, message, context: context)
     }
 
     /// After `101 Switching Protocols`: drop HTTP from both connections and relay bytes.

@@ -98,7 +98,7 @@ final class HTTP1UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private(set) var lastResponseKeepAlive = true
     private var context: ChannelHandlerContext?
     private var readsPaused = false
-    private var pendingRead = false
+    private var readGate = ReadGate()
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -163,11 +163,7 @@ final class HTTP1UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     func read(context: ChannelHandlerContext) {
-        if readsPaused {
-            pendingRead = true
-        } else {
-            context.read()
-        }
+        if readGate.admits(holding: readsPaused) { context.read() }
     }
 
     func pauseReads() {
@@ -176,10 +172,7 @@ final class HTTP1UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     func resumeReads() {
         readsPaused = false
-        if pendingRead, let context {
-            pendingRead = false
-            context.read()
-        }
+        if readGate.releases() { context?.read() }
     }
 
     func write(_ part: HTTPClientRequestPart) {

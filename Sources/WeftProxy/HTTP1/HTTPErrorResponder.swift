@@ -33,17 +33,7 @@ final class HTTPErrorResponder: ChannelDuplexHandler, RemovableChannelHandler {
             context.close(promise: nil)
             return
         }
-        let body = message + "\n"
-        var headers = HTTPHeaders()
-        headers.add(name: "weft-proxy-error", value: message)
-        headers.add(name: "content-type", value: "text/plain; charset=utf-8")
-        headers.add(name: "content-length", value: String(body.utf8.count))
-        headers.add(name: "connection", value: "close")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-            context.close(promise: nil)
-        }
+        HTTP1ErrorAnswer.sendAndClose(status, message, context: context)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -76,6 +66,25 @@ final class HTTPErrorResponder: ChannelDuplexHandler, RemovableChannelHandler {
             return (.badRequest, "malformed request: invalid chunk size")
         default:
             return (.badRequest, "malformed request: \(error)")
+        }
+    }
+}
+
+/// A response the HTTP/1.1 side sends on its own: one line saying what failed, in the body and in
+/// `weft-proxy-error`, then the connection closes.
+enum HTTP1ErrorAnswer {
+    static func sendAndClose(_ status: HTTPResponseStatus, _ message: String, context: ChannelHandlerContext) {
+        let body = message + "\n"
+        var headers = HTTPHeaders()
+        headers.add(name: "weft-proxy-error", value: message)
+        headers.add(name: "content-type", value: "text/plain; charset=utf-8")
+        headers.add(name: "content-length", value: String(body.utf8.count))
+        headers.add(name: "connection", value: "close")
+        let head = HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))
+        context.write(NIOAny(head), promise: nil)
+        context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
         }
     }
 }

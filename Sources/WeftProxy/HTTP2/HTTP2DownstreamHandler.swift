@@ -17,7 +17,7 @@ final class HTTP2DownstreamHandler: ChannelDuplexHandler, Downstream {
     let scratch = MatchScratch()
     private var context: ChannelHandlerContext?
     private var exchange: Exchange?
-    private var pendingRead = false
+    private var readGate = ReadGate()
     /// A gRPC status carried in the response head (a trailers-only answer).
     private var statusInHead: HTTPFields?
 
@@ -79,17 +79,12 @@ final class HTTP2DownstreamHandler: ChannelDuplexHandler, Downstream {
     }
 
     func read(context: ChannelHandlerContext) {
-        if exchange?.holdsClientReads == true {
-            pendingRead = true
-        } else {
-            context.read()
-        }
+        if readGate.admits(holding: exchange?.holdsClientReads == true) { context.read() }
     }
 
     func resumeReadsIfPossible() {
-        guard pendingRead, exchange?.holdsClientReads != true, let context else { return }
-        pendingRead = false
-        context.read()
+        guard exchange?.holdsClientReads != true else { return }
+        if readGate.releases() { context?.read() }
     }
 
     func writeResponseHead(_ response: HTTPResponse, for exchange: Exchange) {

@@ -72,7 +72,7 @@ final class HTTP2UpstreamStream: ChannelDuplexHandler, UpstreamStream {
     let wasReused = true
     private var context: ChannelHandlerContext?
     private var readsPaused = false
-    private var pendingRead = false
+    private var readGate = ReadGate()
     private var resetReason: NIOHTTP2.HTTP2ErrorCode?
     /// The request head, held until we know whether a body follows.
     private var pendingHead: HPACKHeaders?
@@ -130,10 +130,7 @@ final class HTTP2UpstreamStream: ChannelDuplexHandler, UpstreamStream {
 
     func resumeReads() {
         readsPaused = false
-        if pendingRead, let context {
-            pendingRead = false
-            context.read()
-        }
+        if readGate.releases() { context?.read() }
     }
 
     func finished(requestComplete: Bool) {
@@ -217,11 +214,7 @@ final class HTTP2UpstreamStream: ChannelDuplexHandler, UpstreamStream {
     }
 
     func read(context: ChannelHandlerContext) {
-        if readsPaused {
-            pendingRead = true
-        } else {
-            context.read()
-        }
+        if readGate.admits(holding: readsPaused) { context.read() }
     }
 }
 

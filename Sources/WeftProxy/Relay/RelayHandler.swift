@@ -9,7 +9,7 @@ final class RelayHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private var partner: RelayHandler?
     private var context: ChannelHandlerContext?
-    private var pendingRead = false
+    private var readGate = ReadGate()
     private var inputClosed = false
     private let counters: ProxyCounters?
 
@@ -84,16 +84,10 @@ final class RelayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if partner?.context?.channel.isWritable ?? true {
-            context.read()
-        } else {
-            pendingRead = true
-        }
+        if readGate.admits(holding: partner?.context?.channel.isWritable == false) { context.read() }
     }
 
     private func resumeRead() {
-        guard pendingRead, let context else { return }
-        pendingRead = false
-        context.read()
+        if readGate.releases() { context?.read() }
     }
 }
