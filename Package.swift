@@ -19,6 +19,10 @@ let package = Package(
         .executable(name: "weft", targets: ["weft"]),
         .library(name: "WeftFilter", targets: ["WeftFilter"]),
         .library(name: "WeftFilterTesting", targets: ["WeftFilterTesting"]),
+        .library(name: "WeftRegex", targets: ["WeftRegex"]),
+        .library(name: "WeftRouting", targets: ["WeftRouting"]),
+        .library(name: "WeftFilters", targets: ["WeftFilters"]),
+        .library(name: "WeftHeaderRewrite", targets: ["WeftHeaderRewrite"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),

@@ -87,6 +87,11 @@ public final class PCRE2Pattern: Sendable {
 
     /// Whether `subject` matches, within the limits.
     public func match(_ subject: String, using scratch: MatchScratch? = nil) -> MatchOutcome {
+        match(subject[...], using: scratch)
+    }
+
+    /// Whether `subject` matches, within the limits; matches the substring's bytes in place.
+    public func match(_ subject: Substring, using scratch: MatchScratch? = nil) -> MatchOutcome {
         switch self.run(subject, scratch: scratch ?? MatchScratch()) {
         case .matched: return .matched
         case .noMatch: return .noMatch
@@ -97,7 +102,7 @@ public final class PCRE2Pattern: Sendable {
     /// Matches `subject` and returns its capture groups, or why there is none.
     public func captures(in subject: String, using scratch: MatchScratch? = nil) -> CaptureOutcome {
         let scratch = scratch ?? MatchScratch()
-        switch self.run(subject, scratch: scratch) {
+        switch self.run(subject[...], scratch: scratch) {
         case .noMatch: return .noMatch
         case .limitExceeded(let limit): return .limitExceeded(limit)
         case .matched:
@@ -126,19 +131,22 @@ public final class PCRE2Pattern: Sendable {
 
     private enum RawOutcome { case matched, noMatch, limitExceeded(RegexLimit) }
 
-    private func run(_ subject: String, scratch: MatchScratch) -> RawOutcome {
-        if subject.utf8.count > limits.maxSubjectLength {
+    private func run(_ subject: Substring, scratch: MatchScratch) -> RawOutcome {
+        let utf8 = subject.utf8
+        if utf8.count > limits.maxSubjectLength {
             RegexLimits.recordHit()
             return .limitExceeded(.subjectLength)
         }
         let matchData = scratch.matchData(capacity: captureCount + 1)
-        var subject = subject
-        let result: Int32 = subject.withUTF8 { bytes in
-            // Swift strings are valid UTF-8, so PCRE2's UTF check is skipped.
-            if isJITCompiled {
-                return pcre2_jit_match_8(code, bytes.baseAddress, bytes.count, 0, 0, matchData, matchContext)
-            }
-            return pcre2_match_8(code, bytes.baseAddress, bytes.count, 0, UInt32(PCRE2_NO_UTF_CHECK), matchData, matchContext)
+        let result: Int32
+        let base = subject.base.utf8
+        let start = base.distance(from: base.startIndex, to: subject.startIndex)
+        let count = utf8.count
+        if let inPlace = base.withContiguousStorageIfAvailable({ execute(UnsafeBufferPointer(rebasing: $0[start..<(start + count)]), matchData) }) {
+            result = inPlace
+        } else {
+            var copy = String(subject)
+            result = copy.withUTF8 { execute($0, matchData) }
         }
         if result >= 0 { return .matched }
         switch result {
@@ -155,6 +163,15 @@ public final class PCRE2Pattern: Sendable {
             RegexLimits.recordHit()
             return .limitExceeded(.matchLimit)
         }
+    }
+
+    /// One match over UTF-8 bytes. Swift strings are valid UTF-8, so PCRE2's UTF check is skipped.
+    @inline(__always)
+    private func execute(_ bytes: UnsafeBufferPointer<UInt8>, _ matchData: OpaquePointer) -> Int32 {
+        if isJITCompiled {
+            return pcre2_jit_match_8(code, bytes.baseAddress, bytes.count, 0, 0, matchData, matchContext)
+        }
+        return pcre2_match_8(code, bytes.baseAddress, bytes.count, 0, UInt32(PCRE2_NO_UTF_CHECK), matchData, matchContext)
     }
 
     private static func readNameTable(_ code: OpaquePointer) -> [(name: String, group: Int)] {

@@ -15,7 +15,7 @@ public enum StringMatcher: Sendable {
         switch self {
         case .exact(let expected): return value == expected[...]
         case .prefix(let prefix): return value.hasPrefix(prefix)
-        case .regex(let pattern): return pattern.match(String(value), using: scratch) == .matched
+        case .regex(let pattern): return pattern.match(value, using: scratch) == .matched
         }
     }
 
