@@ -25,6 +25,7 @@ public struct RouteMatch: Sendable {
     }
 
     /// Whether `request` satisfies every condition.
+    @inlinable
     public func matches(_ request: RequestView, scratch: MatchScratch) -> Bool {
         if !methods.isEmpty && !methods.contains(request.method) { return false }
         if let path, !path.matches(request.path, scratch: scratch) { return false }
@@ -60,7 +61,8 @@ public struct HeaderMatch: Sendable {
         self.value = value
     }
 
-    func matches(_ fields: HTTPFields, scratch: MatchScratch) -> Bool {
+    @inlinable
+    public func matches(_ fields: HTTPFields, scratch: MatchScratch) -> Bool {
         guard let actual = fields[name] else { return false }
         guard let value else { return true }
         return value.matches(actual[...], scratch: scratch)
@@ -76,12 +78,13 @@ public struct RequestView {
     public var path: Substring
     public var headerFields: HTTPFields
 
+    @inlinable
     public init(_ request: HTTPRequest) {
         self.method = request.method
-        let authority = request.authority ?? ""
-        self.host = RequestView.host(of: authority)
+        self.host = RequestView.host(of: request.authority ?? "")
         let fullPath = request.path ?? "/"
-        if let query = fullPath.firstIndex(of: "?") {
+        // Scanning UTF-8 bytes, not Characters: no grapheme breaking on the hot path.
+        if let query = fullPath.utf8.firstIndex(of: UInt8(ascii: "?")) {
             self.path = fullPath[..<query]
         } else {
             self.path = fullPath[...]
@@ -90,14 +93,17 @@ public struct RequestView {
     }
 
     /// The host part of an authority (`[::1]:80` → `[::1]`, `Example.com:8080` → `example.com`).
+    @inlinable
     public static func host(of authority: String) -> Substring {
-        var host = authority[...]
-        if host.hasPrefix("[") {
-            if let close = host.firstIndex(of: "]") { host = host[...close] }
-        } else if let colon = host.lastIndex(of: ":") {
-            host = host[..<colon]
+        let bytes = authority.utf8
+        var end = bytes.endIndex
+        if bytes.first == UInt8(ascii: "[") {
+            if let close = bytes.firstIndex(of: UInt8(ascii: "]")) { end = bytes.index(after: close) }
+        } else if let colon = bytes.lastIndex(of: UInt8(ascii: ":")) {
+            end = colon
         }
-        if host.contains(where: { $0.isUppercase }) {
+        let host = authority[..<end]
+        if host.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) {
             return host.lowercased()[...]
         }
         return host

@@ -21,12 +21,18 @@ public struct RouteTable<Target: Sendable>: Sendable {
         self.entries = entries
     }
 
-    /// The first matching route, its index and its named captures.
+    /// The first matching route, its index and its named captures. Inlinable so that callers get a
+    /// version specialized for their `Target` (an unspecialized generic loop allocates per route).
+    @inlinable
     public func find(_ request: HTTPRequest, scratch: MatchScratch) -> (index: Int, target: Target, captures: [String: String])? {
         guard !entries.isEmpty else { return nil }
         let view = RequestView(request)
-        for (index, entry) in entries.enumerated() where entry.match.matches(view, scratch: scratch) {
-            return (index, entry.target, entry.match.captures(view, scratch: scratch))
+        var index = 0
+        while index < entries.count {
+            if entries[index].match.matches(view, scratch: scratch) {
+                return (index, entries[index].target, entries[index].match.captures(view, scratch: scratch))
+            }
+            index += 1
         }
         return nil
     }

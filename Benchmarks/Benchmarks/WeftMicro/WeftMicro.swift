@@ -59,6 +59,15 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    let pattern = try! PCRE2Pattern("/service-1/items/(?<id>[0-9]+)")
+    let path = "/nowhere/items/42"[...]
+    let patternScratch = MatchScratch()
+    Benchmark("PCRE2 one pattern, no match (JIT)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(pattern.match(path, using: patternScratch))
+        }
+    }
+
     let registry = registry()
     let context = FilterBuildContext(direction: .outbound, backendNames: ["svc"])
     Benchmark("Filter chain: build (route with 10 rules + header-rewrite)", configuration: .init(scalingFactor: .one)) { benchmark in
