@@ -57,10 +57,11 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
             clientVersion = head.version
             clientKeepAlive = head.isKeepAlive
             headRequest = head.method == .HEAD
+            // Only a request that names an upgrade pays for tokenizing `Connection`.
             let upgrade = head.headers.first(name: "upgrade")
-            let connectionTokens = head.headers[canonicalForm: "connection"].map { $0.lowercased() }
-            upgradeRequested = upgrade != nil && connectionTokens.contains("upgrade")
-            let chunked = head.headers[canonicalForm: "transfer-encoding"].contains { $0.lowercased() == "chunked" }
+            upgradeRequested = upgrade != nil
+                && head.headers[canonicalForm: "connection"].contains { $0.caseInsensitiveEquals("upgrade") }
+            let chunked = head.headers.first(name: "transfer-encoding").map { $0.utf8.count >= 7 && $0.lowercased().hasSuffix("chunked") } ?? false
             guard let request = Self.makeRequest(head) else {
                 respondDirectly(.badRequest, "malformed request: unsupported method or request target")
                 return
@@ -227,5 +228,15 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
         }
         return HTTPRequest(method: method, scheme: scheme, authority: authority, path: path,
                            headerFields: HTTPFields(head.headers, splitCookie: false))
+    }
+}
+
+extension StringProtocol {
+    /// ASCII case-insensitive equality, without allocating.
+    func caseInsensitiveEquals(_ other: String) -> Bool {
+        guard utf8.count == other.utf8.count else { return false }
+        return zip(utf8, other.utf8).allSatisfy { a, b in
+            a == b || (a | 0x20 == b | 0x20 && (a | 0x20) >= UInt8(ascii: "a") && (a | 0x20) <= UInt8(ascii: "z"))
+        }
     }
 }
