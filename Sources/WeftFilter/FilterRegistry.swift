@@ -34,11 +34,16 @@ public struct FilterRegistry: Sendable {
         guard let factory = connectionBuilders[spec.name] else {
             throw FilterConfigError(filter: spec.name, field: "", message: "not a connection-level filter")
         }
+        return try naming(spec.name) { () throws(FilterConfigError) in try factory.build(from: spec.config, context: context) }
+    }
+
+    /// Runs `build`, putting the filter's name on any error it throws.
+    private func naming<Built>(_ name: String, _ build: () throws(FilterConfigError) -> Built) throws(FilterConfigError) -> Built {
         do {
-            return try factory.build(from: spec.config, context: context)
+            return try build()
         } catch {
             var named = error
-            named.filter = spec.name
+            named.filter = name
             throw named
         }
     }
@@ -49,13 +54,7 @@ public struct FilterRegistry: Sendable {
             let known = names.joined(separator: ", ")
             throw FilterConfigError(filter: spec.name, field: "", message: "unknown filter; registered filters are: \(known)")
         }
-        do {
-            return try factory.build(from: spec.config, context: context)
-        } catch {
-            var named = error
-            named.filter = spec.name
-            throw named
-        }
+        return try naming(spec.name) { () throws(FilterConfigError) in try factory.build(from: spec.config, context: context) }
     }
 
     /// Builds a whole chain, in order. Done once per config version, never per request.
