@@ -122,7 +122,15 @@ let package = Package(
         .testTarget(name: "WeftRoutingTests", dependencies: ["WeftRouting"]),
         .testTarget(name: "WeftFilterTests", dependencies: ["WeftFilter", "WeftFilterTesting"]),
         .testTarget(name: "WeftFiltersTests", dependencies: ["WeftFilters", "WeftFilter", "WeftFilterTesting"]),
-        .testTarget(name: "WeftProxyTests", dependencies: ["WeftProxy", "WeftProxyMain"]),
+        .testTarget(
+            name: "WeftProxyTests",
+            dependencies: [
+                "WeftProxy", "WeftProxyMain", "WeftFilter",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
         .testTarget(
             name: "WeftHeaderRewriteTests",
             dependencies: ["WeftHeaderRewrite", "WeftFilterTesting", "WeftFilter", "WeftFilters"],

@@ -1,0 +1,105 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+import Testing
+import WeftFilter
+@testable import WeftProxy
+
+@Suite struct HopByHopTests {
+    @Test func connectionSpecificFieldsAndTheOnesConnectionNamesAreRemoved() {
+        var fields = HTTPFields()
+        fields[.connection] = "keep-alive, X-Session-Hop"
+        fields[HTTPField.Name("keep-alive")!] = "timeout=5"
+        fields[HTTPField.Name("x-session-hop")!] = "1"
+        fields[HTTPField.Name("proxy-connection")!] = "keep-alive"
+        fields[.upgrade] = "websocket"
+        fields[.transferEncoding] = "chunked"
+        fields[.contentType] = "text/plain"
+        HopByHop.strip(&fields)
+        #expect(fields.map(\.name) == [.contentType])
+    }
+
+    @Test func teTrailersSurvivesForGRPCButOtherTEValuesGo() {
+        var grpc = HTTPFields()
+        grpc[.te] = "trailers"
+        HopByHop.strip(&grpc)
+        #expect(grpc[.te] == "trailers")
+        var other = HTTPFields()
+        other[.te] = "gzip"
+        HopByHop.strip(&other)
+        #expect(other[.te] == nil)
+    }
+
+    @Test func connectionCannotRemoveContentLength() {
+        var fields = HTTPFields()
+        fields[.connection] = "content-length"
+        fields[.contentLength] = "5"
+        HopByHop.strip(&fields)
+        #expect(fields[.contentLength] == "5")
+    }
+}
+
+@Suite struct GRPCSemanticsTests {
+    @Test(arguments: [("100m", TimeAmount.milliseconds(100)), ("2S", .seconds(2)), ("1H", .hours(1)), ("5u", .microseconds(5)), ("7n", .nanoseconds(7))])
+    func grpcTimeoutUnitsParse(_ case: (String, TimeAmount)) {
+        #expect(GRPC.parseTimeout(`case`.0) == `case`.1)
+    }
+
+    @Test func malformedGRPCTimeoutsAreIgnored() {
+        #expect(GRPC.parseTimeout("") == nil)
+        #expect(GRPC.parseTimeout("10") == nil)
+        #expect(GRPC.parseTimeout("123456789S") == nil)  // more than 8 digits
+        #expect(GRPC.parseTimeout("-1S") == nil)
+    }
+
+    @Test func proxyFailuresMapToTheStatusesGRPCClientsExpect() {
+        #expect(GRPC.status(for: .badGateway) == .unavailable)
+        #expect(GRPC.status(for: .serviceUnavailable) == .unavailable)
+        #expect(GRPC.status(for: .gatewayTimeout) == .deadlineExceeded)
+        #expect(GRPC.status(for: .notFound) == .unimplemented)
+    }
+
+    @Test func aTrailersOnlyAnswerCarriesStatusMessageAndTheProxyError() {
+        let head = GRPC.trailersOnly(for: .proxyError(.badGateway, "connect to 127.0.0.1:9 failed: connection refused"))
+        #expect(head.status == .ok)
+        #expect(head.headerFields[.contentType] == "application/grpc")
+        #expect(head.headerFields[GRPC.statusField] == "14")
+        #expect(head.headerFields[GRPC.messageField] == "connect to 127.0.0.1:9 failed: connection refused")
+        #expect(head.headerFields[.weftProxyError] != nil)
+    }
+
+    @Test func grpcMessagesArePercentEncoded() {
+        #expect(GRPC.percentEncoded("100% done ✓") == "100%25 done %E2%9C%93")
+    }
+}
+
+@Suite struct HTTP1RequestConversionTests {
+    @Test func originFormKeepsThePathAndTakesTheAuthorityFromHost() throws {
+        var headers = HTTPHeaders()
+        headers.add(name: "Host", value: "web.emojivoto:8080")
+        headers.add(name: "Accept", value: "*/*")
+        let request = try #require(HTTP1DownstreamHandler.makeRequest(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/api/vote?choice=x", headers: headers)))
+        #expect(request.authority == "web.emojivoto:8080")
+        #expect(request.path == "/api/vote?choice=x")
+        #expect(request.headerFields[HTTPField.Name("host")!] == nil)
+        #expect(request.headerFields[.accept] == "*/*")
+    }
+
+    @Test func absoluteFormIsSplitIntoAuthorityAndPath() throws {
+        let request = try #require(HTTP1DownstreamHandler.makeRequest(HTTPRequestHead(version: .http1_1, method: .GET, uri: "http://users.svc:8080/users/42?x=1")))
+        #expect(request.authority == "users.svc:8080")
+        #expect(request.path == "/users/42?x=1")
+        let bare = try #require(HTTP1DownstreamHandler.makeRequest(HTTPRequestHead(version: .http1_1, method: .GET, uri: "http://users.svc?q")))
+        #expect(bare.path == "/?q")
+    }
+
+    @Test func anUnusableTargetIsRejected() {
+        #expect(HTTP1DownstreamHandler.makeRequest(HTTPRequestHead(version: .http1_1, method: .GET, uri: "users/42")) == nil)
+    }
+
+    @Test func connectionTokensCompareWithoutCase() {
+        #expect("Upgrade".caseInsensitiveEquals("upgrade"))
+        #expect(!"upgrades".caseInsensitiveEquals("upgrade"))
+        #expect(!"upgr@de".caseInsensitiveEquals("upgr`de"))
+    }
+}
