@@ -20,7 +20,7 @@ Weft proxy is up: inbound 127.0.0.1:4143 → demo app 127.0.0.1:8080, outbound 1
 admin 127.0.0.1:4191. Try:
 
   curl -i http://127.0.0.1:4143/echo                      # inbound, through the filter chain to the app
-  curl -i http://127.0.0.1:4140/users/42 -H 'Host: users' # outbound route 'user-by-id' sets x-user-id: 42
+  curl -s http://127.0.0.1:4140/users/42 -H 'Host: users' # outbound route 'user-by-id': the app sees x-user-id: 42
   curl -i http://127.0.0.1:4140/ -H 'Host: 127.0.0.1:1'    # upstream refuses: 502 with weft-proxy-error
   curl -s http://127.0.0.1:4191/config                    # the config in force and its version
   kill -HUP <pid> or edit config/proxy.yaml                # reload; a bad edit is rejected, the old config stays

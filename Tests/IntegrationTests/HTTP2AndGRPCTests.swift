@@ -133,6 +133,17 @@ extension Integration {
             #expect(h1.stdout == "1.1 200")
         }
 
+        @Test func anHTTP2RequestToAnHTTP1OnlyAppSaysSoIn502() async throws {
+            let upstream = try await PythonUpstream.start()
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: upstream.address))
+            let result = try await curl(["--http2-prior-knowledge", "-i", "http://\(proxy.inbound)/status/200"])
+            #expect(result.stdout.hasPrefix("HTTP/2 502"), "\(result.stdout)")
+            #expect(result.stdout.contains("weft-proxy-error: upstream \(upstream.address) does not speak HTTP/2"))
+            // The same listener still serves HTTP/1.1 to that app.
+            let h1 = try await curl(["-o", "/dev/null", "-w", "%{http_code}", "http://\(proxy.inbound)/status/200"])
+            #expect(h1.stdout == "200")
+        }
+
         @Test func h2loadWithAHundredConcurrentStreamsAllSucceedOverFewUpstreamConnections() async throws {
             let server = try await NGHTTPServer.start(files: ["index.html": 64])
             let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(server.port)"))

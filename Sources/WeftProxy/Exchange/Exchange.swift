@@ -347,7 +347,7 @@ final class Exchange: UpstreamResponseDelegate {
                 connect(forceNew: true)
                 return
             }
-            respondLocally(.proxyError(.badGateway, "upstream \(endpointText) \(error) before responding"))
+            respondLocally(.proxyError(.badGateway, "upstream \(endpointText) \(error)\(error.isProtocolMismatch ? "" : " before responding")"))
             return
         }
         logger.debug("upstream failed mid-response", metadata: ["upstream": "\(endpointText)", "error": "\(error)"])

@@ -94,7 +94,14 @@ enum UpstreamFailure: Error, CustomStringConvertible {
         switch self {
         case .closed: return "closed the connection"
         case .reset(let code): return "reset the stream (\(code))"
+        case .error(let error as HTTP2UpstreamError): return "\(error)"
         case .error(let error): return "failed: \(error)"
         }
+    }
+
+    /// The upstream does not speak the protocol at all (no point saying "before responding").
+    var isProtocolMismatch: Bool {
+        if case .error(HTTP2UpstreamError.noHTTP2) = self { return true }
+        return false
     }
 }

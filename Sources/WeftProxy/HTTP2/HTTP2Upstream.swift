@@ -13,6 +13,8 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
     let multiplexer: NIOHTTP2Handler.StreamMultiplexer
     /// Set on GOAWAY: no new streams here; the pool opens another connection.
     var isGoingAway = false
+    /// Set once the server's SETTINGS arrived: it speaks HTTP/2.
+    var handshakeDone = false
 
     init(endpoint: ListenAddress, channel: any Channel, multiplexer: NIOHTTP2Handler.StreamMultiplexer) {
         self.endpoint = endpoint
@@ -28,7 +30,7 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
         let promise = channel.eventLoop.makePromise(of: (any UpstreamStream).self)
         multiplexer.createStreamChannel { stream in
             stream.eventLoop.makeCompletedFuture {
-                try stream.pipeline.syncOperations.addHandler(HTTP2UpstreamStream(endpoint: endpoint))
+                try stream.pipeline.syncOperations.addHandler(HTTP2UpstreamStream(endpoint: endpoint, connection: self))
             }
         }.assumeIsolated().whenComplete { result in
             do {
@@ -42,15 +44,17 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
     }
 }
 
-/// Watches an upstream HTTP/2 connection for GOAWAY.
-final class HTTP2GoAwayObserver: ChannelInboundHandler {
+/// Watches an upstream HTTP/2 connection's own frames: SETTINGS (the server speaks HTTP/2) and GOAWAY.
+final class HTTP2ConnectionObserver: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
 
-    var onGoAway: (() -> Void)?
+    weak var connection: HTTP2UpstreamConnection?
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .goAway = unwrapInboundIn(data).payload {
-            onGoAway?()
+        switch unwrapInboundIn(data).payload {
+        case .settings: connection?.handshakeDone = true
+        case .goAway: connection?.isGoingAway = true
+        default: break
         }
         context.fireChannelRead(data)
     }
@@ -66,6 +70,7 @@ final class HTTP2UpstreamStream: ChannelDuplexHandler, UpstreamStream {
     typealias OutboundOut = HTTP2Frame.FramePayload
 
     let endpoint: ListenAddress
+    private weak var connection: HTTP2UpstreamConnection?
     weak var delegate: (any UpstreamResponseDelegate)?
     /// A stream rides a shared connection that may be going away (GOAWAY, a reset storm limit):
     /// a failure before any response byte, with no request body sent, is safe to retry once.
@@ -78,8 +83,9 @@ final class HTTP2UpstreamStream: ChannelDuplexHandler, UpstreamStream {
     private var pendingHead: HPACKHeaders?
     private var receivedFinalHead = false
 
-    init(endpoint: ListenAddress) {
+    init(endpoint: ListenAddress, connection: HTTP2UpstreamConnection) {
         self.endpoint = endpoint
+        self.connection = connection
     }
 
     var isWritable: Bool { context?.channel.isWritable ?? false }
@@ -193,7 +199,13 @@ final class HTTP2UpstreamStream: ChannelDuplexHandler, UpstreamStream {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        fail(resetReason.map { .reset("\($0)") } ?? .closed)
+        if let resetReason {
+            fail(.reset("\(resetReason)"))
+        } else if connection?.handshakeDone == false {
+            fail(.error(HTTP2UpstreamError.noHTTP2))
+        } else {
+            fail(.closed)
+        }
         context.fireChannelInactive()
     }
 
@@ -220,8 +232,14 @@ final class HTTP2UpstreamStream: ChannelDuplexHandler, UpstreamStream {
 
 enum HTTP2UpstreamError: Error, CustomStringConvertible {
     case invalidResponseHead
+    case noHTTP2
 
-    var description: String { "sent a response without a valid :status" }
+    var description: String {
+        switch self {
+        case .invalidResponseHead: return "sent a response without a valid :status"
+        case .noHTTP2: return "does not speak HTTP/2 (it closed the connection before the HTTP/2 handshake; the client sent HTTP/2, so the proxy did too)"
+        }
+    }
 }
 
 /// Conversions between swift-http-types and HTTP/2 header blocks.

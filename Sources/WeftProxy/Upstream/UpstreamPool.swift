@@ -118,14 +118,12 @@ final class UpstreamPool {
             ) { stream in
                 stream.eventLoop.makeSucceededVoidFuture()
             }
-            try sync.addHandler(HTTP2GoAwayObserver())
+            try sync.addHandler(HTTP2ConnectionObserver())
         }.assumeIsolated().flatMapThrowing { channel -> HTTP2UpstreamConnection in
             let sync = channel.pipeline.syncOperations
             let multiplexer = try sync.handler(type: NIOHTTP2Handler.self).syncMultiplexer()
             let connection = HTTP2UpstreamConnection(endpoint: endpoint, channel: channel, multiplexer: multiplexer)
-            try sync.handler(type: HTTP2GoAwayObserver.self).onGoAway = { [weak connection] in
-                connection?.isGoingAway = true
-            }
+            try sync.handler(type: HTTP2ConnectionObserver.self).connection = connection
             return connection
         }.nonisolated()
         http2Connecting[endpoint] = future

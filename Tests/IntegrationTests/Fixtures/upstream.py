@@ -2,7 +2,7 @@
 """A plain HTTP/1.1 upstream for Weft's integration tests, built on Python's http.server.
 
 Prints "PORT <n>" once listening. Endpoints:
-  GET  /echo[/...]      JSON: method, path, headers, body length
+  GET  /echo[/...], /users/...  JSON: method, path, headers, body length
   GET  /connections     how many TCP connections this server accepted
   GET  /download?bytes=N[&chunked=1]   N bytes of 'x' (content-length, or chunked with a trailer)
   POST|PUT /upload      reads the body (content-length or chunked); JSON: bytes, sha256
@@ -74,7 +74,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         url = urlparse(self.path)
         query = parse_qs(url.query)
-        if url.path == "/echo" or url.path.startswith("/echo/"):
+        if url.path == "/echo" or url.path.startswith("/echo/") or url.path.startswith("/users/"):
             length, _ = self.read_body()
             self.send_json(200, {"method": self.command, "path": self.path,
                                  "headers": {k.lower(): v for k, v in self.headers.items()}, "body": length})
