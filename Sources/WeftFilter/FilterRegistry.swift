@@ -4,57 +4,42 @@ import Yams
 /// Maps stable filter names to factories. Swift has no static constructors, so filters are
 /// registered explicitly: built-ins by `WeftFilters`, custom filters by the proxy's main.
 public struct FilterRegistry: Sendable {
-    private var builders: [String: any ErasedFactory] = [:]
-    private var connectionBuilders: [String: any ErasedConnectionFactory] = [:]
+    private var factories: [String: any ErasedFactory] = [:]
 
     public init() {}
 
     /// The registered names, sorted.
-    public var names: [String] { (Array(builders.keys) + Array(connectionBuilders.keys)).sorted() }
+    public var names: [String] { factories.keys.sorted() }
 
     /// Registers `factory` under its name, replacing any earlier factory of that name.
     public mutating func register<Factory: FilterFactory>(_ factory: Factory) {
-        connectionBuilders[factory.name] = nil
-        builders[factory.name] = TypedFactory(factory: factory)
+        factories[factory.name] = RequestLevel(factory: factory)
     }
 
     /// Registers a connection-level filter factory under its name.
     public mutating func register<Factory: ConnectionFilterFactory>(connection factory: Factory) {
-        builders[factory.name] = nil
-        connectionBuilders[factory.name] = TypedConnectionFactory(factory: factory)
+        factories[factory.name] = ConnectionLevel(factory: factory)
     }
 
     /// Whether `name` is a connection-level filter.
     public func isConnectionFilter(_ name: String) -> Bool {
-        connectionBuilders[name] != nil
+        factories[name]?.isConnectionLevel == true
+    }
+
+    /// Builds one request-level filter from its spec.
+    public func makeFilter(_ spec: FilterSpec, context: FilterBuildContext) throws(FilterConfigError) -> any HTTPFilter {
+        guard case .request(let filter) = try build(spec, context: context) else {
+            throw FilterConfigError(filter: spec.name, field: "", message: "is a connection-level filter")
+        }
+        return filter
     }
 
     /// Builds one connection-level filter from its spec.
     public func makeConnectionFilter(_ spec: FilterSpec, context: FilterBuildContext) throws(FilterConfigError) -> any ConnectionFilter {
-        guard let factory = connectionBuilders[spec.name] else {
+        guard case .connection(let filter) = try build(spec, context: context) else {
             throw FilterConfigError(filter: spec.name, field: "", message: "not a connection-level filter")
         }
-        return try naming(spec.name) { () throws(FilterConfigError) in try factory.build(from: spec.config, context: context) }
-    }
-
-    /// Runs `build`, putting the filter's name on any error it throws.
-    private func naming<Built>(_ name: String, _ build: () throws(FilterConfigError) -> Built) throws(FilterConfigError) -> Built {
-        do {
-            return try build()
-        } catch {
-            var named = error
-            named.filter = name
-            throw named
-        }
-    }
-
-    /// Builds one filter from its spec.
-    public func makeFilter(_ spec: FilterSpec, context: FilterBuildContext) throws(FilterConfigError) -> any HTTPFilter {
-        guard let factory = builders[spec.name] else {
-            let known = names.joined(separator: ", ")
-            throw FilterConfigError(filter: spec.name, field: "", message: "unknown filter; registered filters are: \(known)")
-        }
-        return try naming(spec.name) { () throws(FilterConfigError) in try factory.build(from: spec.config, context: context) }
+        return filter
     }
 
     /// Builds a whole chain, in order. Done once per config version, never per request.
@@ -67,15 +52,16 @@ public struct FilterRegistry: Sendable {
         var connectionFilterName: String?
         for (index, spec) in specs.enumerated() {
             do throws(FilterConfigError) {
-                if isConnectionFilter(spec.name) {
+                switch try build(spec, context: context) {
+                case .connection(let filter):
                     guard connectionFilter == nil, filters.isEmpty else {
                         throw FilterConfigError(filter: spec.name, field: "",
                                                 message: "a chain has one connection-level filter, first in the list")
                     }
-                    connectionFilter = try makeConnectionFilter(spec, context: context)
+                    connectionFilter = filter
                     connectionFilterName = spec.name
-                } else {
-                    filters.append(try makeFilter(spec, context: context))
+                case .request(let filter):
+                    filters.append(filter)
                     names.append(spec.name)
                 }
             } catch {
@@ -86,18 +72,50 @@ public struct FilterRegistry: Sendable {
         }
         return FilterChain(names: names, filters: filters, connectionFilter: connectionFilter, connectionFilterName: connectionFilterName)
     }
+
+    /// Looks the factory up and builds; every error carries the filter's name.
+    private func build(_ spec: FilterSpec, context: FilterBuildContext) throws(FilterConfigError) -> BuiltFilter {
+        guard let factory = factories[spec.name] else {
+            let known = names.joined(separator: ", ")
+            throw FilterConfigError(filter: spec.name, field: "", message: "unknown filter; registered filters are: \(known)")
+        }
+        do {
+            return try factory.build(from: spec.config, context: context)
+        } catch {
+            var named = error
+            named.filter = spec.name
+            throw named
+        }
+    }
+}
+
+/// A filter of either level, as a factory built it.
+enum BuiltFilter {
+    case request(any HTTPFilter)
+    case connection(any ConnectionFilter)
 }
 
 /// A factory seen through its name only: decodes its typed config from YAML, then builds.
 protocol ErasedFactory: Sendable {
-    func build(from node: Yams.Node, context: FilterBuildContext) throws(FilterConfigError) -> any HTTPFilter
+    var isConnectionLevel: Bool { get }
+    func build(from node: Yams.Node, context: FilterBuildContext) throws(FilterConfigError) -> BuiltFilter
 }
 
-struct TypedFactory<Factory: FilterFactory>: ErasedFactory {
+struct RequestLevel<Factory: FilterFactory>: ErasedFactory {
     let factory: Factory
+    var isConnectionLevel: Bool { false }
 
-    func build(from node: Yams.Node, context: FilterBuildContext) throws(FilterConfigError) -> any HTTPFilter {
-        try factory.makeFilter(config: try decodeConfig(Factory.Config.self, from: node), context: context)
+    func build(from node: Yams.Node, context: FilterBuildContext) throws(FilterConfigError) -> BuiltFilter {
+        .request(try factory.makeFilter(config: try decodeConfig(Factory.Config.self, from: node), context: context))
+    }
+}
+
+struct ConnectionLevel<Factory: ConnectionFilterFactory>: ErasedFactory {
+    let factory: Factory
+    var isConnectionLevel: Bool { true }
+
+    func build(from node: Yams.Node, context: FilterBuildContext) throws(FilterConfigError) -> BuiltFilter {
+        .connection(try factory.makeConnectionFilter(config: try decodeConfig(Factory.Config.self, from: node), context: context))
     }
 }
 
@@ -109,19 +127,6 @@ func decodeConfig<Config: Decodable>(_ type: Config.Type, from node: Yams.Node) 
         throw FilterConfigError(decoding: error)
     } catch {
         throw FilterConfigError(field: "", message: "\(error)")
-    }
-}
-
-/// A connection filter factory seen through its name only.
-protocol ErasedConnectionFactory: Sendable {
-    func build(from node: Yams.Node, context: FilterBuildContext) throws(FilterConfigError) -> any ConnectionFilter
-}
-
-struct TypedConnectionFactory<Factory: ConnectionFilterFactory>: ErasedConnectionFactory {
-    let factory: Factory
-
-    func build(from node: Yams.Node, context: FilterBuildContext) throws(FilterConfigError) -> any ConnectionFilter {
-        try factory.makeConnectionFilter(config: try decodeConfig(Factory.Config.self, from: node), context: context)
     }
 }
 
