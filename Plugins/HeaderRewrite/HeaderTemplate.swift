@@ -6,6 +6,8 @@ struct HeaderTemplate: Sendable, Equatable {
     }
 
     let parts: [Part]
+    /// The value, when the template names no variable: built once, at config time.
+    let constantValue: String?
 
     /// Parses `text`; throws a message when a `${` is not closed or names nothing.
     init(_ text: String) throws(TemplateError) {
@@ -25,10 +27,14 @@ struct HeaderTemplate: Sendable, Equatable {
         }
         if !rest.isEmpty { parts.append(.literal(String(rest))) }
         self.parts = parts
+        self.constantValue = parts.allSatisfy { if case .literal = $0 { true } else { false } }
+            ? parts.map { if case .literal(let text) = $0 { text } else { "" } }.joined()
+            : nil
     }
 
     /// The value with every variable filled in, or nil if one is missing.
     func render(_ lookup: (String) -> String?) -> String? {
+        if let constantValue { return constantValue }
         var result = ""
         for part in parts {
             switch part {
@@ -40,8 +46,6 @@ struct HeaderTemplate: Sendable, Equatable {
         }
         return result
     }
-
-    var isConstant: Bool { parts.allSatisfy { if case .literal = $0 { true } else { false } } }
 }
 
 struct TemplateError: Error {

@@ -3,7 +3,7 @@ import Testing
 import WeftFilter
 import WeftFilterTesting
 import WeftFilters
-import WeftHeaderRewrite
+@testable import WeftHeaderRewrite
 import Yams
 
 @Suite struct HeaderRewriteFilterTests {
@@ -90,5 +90,19 @@ import Yams
         } throws: { error in
             (error as! FilterConfigError).field == "response.remove[0]"
         }
+    }
+}
+
+@Suite struct HeaderTemplateTests {
+    @Test func aTemplateWithoutVariablesIsResolvedAtConfigTime() throws {
+        let template = try HeaderTemplate("weft-proxy/1")
+        #expect(template.constantValue == "weft-proxy/1")
+        #expect(template.render { _ in Issue.record("a constant must not look variables up"); return nil } == "weft-proxy/1")
+    }
+
+    @Test func variablesAreFilledInOrder() throws {
+        let template = try HeaderTemplate("user-${id}@${route}")
+        #expect(template.constantValue == nil)
+        #expect(template.render { ["id": "42", "route": "users"][$0] } == "user-42@users")
     }
 }
