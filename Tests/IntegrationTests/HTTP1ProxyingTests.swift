@@ -92,9 +92,8 @@ extension Integration {
         }
 
         @Test func webSocketEchoWorksThroughTheProxyAfter101() async throws {
-            let server = ChildProcess(Paths.pythonExecutable(), ["-u", Paths.fixtures.appendingPathComponent("ws_echo.py").path, "server"])
-            try server.start()
-            let port = try await server.waitForOutput("PORT ([0-9]+)")[1]
+            let (server, port) = try await startPythonFixture("ws_echo.py", ["server"])
+            _ = server
             let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(port)"))
             let client = try await run(Paths.pythonExecutable(), [Paths.fixtures.appendingPathComponent("ws_echo.py").path, "client", "ws://\(proxy.inbound)/chat", "50"])
             #expect(client.stdout.contains("OK 50"), "\(client.stdout) \(client.stderr)")

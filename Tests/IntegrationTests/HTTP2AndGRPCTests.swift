@@ -4,17 +4,16 @@ import Testing
 /// A gRPC server from Python's grpcio.
 final class GRPCServer {
     let process: ChildProcess
-    let port: String
+    let port: Int
 
-    private init(process: ChildProcess, port: String) {
+    private init(process: ChildProcess, port: Int) {
         self.process = process
         self.port = port
     }
 
     static func start() async throws -> GRPCServer {
-        let process = ChildProcess(Paths.pythonExecutable(), ["-u", Paths.fixtures.appendingPathComponent("grpc_peer.py").path, "server"])
-        try process.start()
-        return GRPCServer(process: process, port: try await process.waitForOutput("PORT ([0-9]+)")[1])
+        let (process, port) = try await startPythonFixture("grpc_peer.py", ["server"])
+        return GRPCServer(process: process, port: port)
     }
 
     /// Runs a grpcio client scenario through `target`; its one-line JSON result.
@@ -49,10 +48,7 @@ final class NGHTTPServer {
         let port = freePort()
         let process = ChildProcess("/usr/sbin/nghttpd", ["--no-tls", "-d", root.path, "-a", "127.0.0.1", String(port)])
         try process.start()
-        for _ in 0..<100 {
-            if (try? await curl(["--http2-prior-knowledge", "-o", "/dev/null", "http://127.0.0.1:\(port)/"], timeout: .seconds(2)))?.status == 0 { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        try await waitUntilServingHTTP2(port: port)
         return NGHTTPServer(process: process, port: port, root: root)
     }
 
@@ -94,10 +90,7 @@ final class NginxUpstream {
         try config.write(to: directory.appendingPathComponent("nginx.conf"), atomically: true, encoding: .utf8)
         let process = ChildProcess("/usr/sbin/nginx", ["-c", directory.appendingPathComponent("nginx.conf").path, "-p", directory.path])
         try process.start()
-        for _ in 0..<100 {
-            if (try? await curl(["--http2-prior-knowledge", "-o", "/dev/null", "http://127.0.0.1:\(port)/"], timeout: .seconds(2)))?.status == 0 { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        try await waitUntilServingHTTP2(port: port)
         return NginxUpstream(process: process, h2Port: port, directory: directory)
     }
 
@@ -261,10 +254,8 @@ extension Integration {
     }
 
     @Suite struct OpaqueTCP {
-        func startPeer(_ mode: String) async throws -> (ChildProcess, String) {
-            let peer = ChildProcess(Paths.pythonExecutable(), ["-u", Paths.fixtures.appendingPathComponent("tcp_peer.py").path, mode])
-            try peer.start()
-            return (peer, try await peer.waitForOutput("PORT ([0-9]+)")[1])
+        func startPeer(_ mode: String) async throws -> (ChildProcess, Int) {
+            try await startPythonFixture("tcp_peer.py", [mode])
         }
 
         func tcpClient(_ mode: String, _ target: String) async throws -> String {

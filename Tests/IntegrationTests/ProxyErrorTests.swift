@@ -73,9 +73,8 @@ extension Integration {
         }
 
         @Test func anUpstreamThatClosesWithoutAnsweringGets502() async throws {
-            let listener = ChildProcess(Paths.pythonExecutable(), ["-u", Paths.fixtures.appendingPathComponent("rude_upstream.py").path])
-            try listener.start()
-            let port = try await listener.waitForOutput("PORT ([0-9]+)")[1]
+            let (listener, port) = try await startPythonFixture("rude_upstream.py")
+            _ = listener
             let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(port)"))
             let result = try await curl(["-i", "http://\(proxy.inbound)/"])
             #expect(result.stdout.hasPrefix("HTTP/1.1 502"), "\(result.stdout)")

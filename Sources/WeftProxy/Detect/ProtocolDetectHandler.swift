@@ -1,9 +1,5 @@
 import Logging
 import NIOCore
-import NIOHTTP1
-import NIOHTTP2
-import NIOHTTPTypesHTTP2
-import Synchronization
 import WeftFilter
 
 /// The first handler of every accepted connection. It buffers the first bytes until the

@@ -279,7 +279,7 @@ final class Exchange: UpstreamResponseDelegate {
                 if framing.upgrade != nil, upstream is HTTP1UpstreamConnection {
                     switchProtocols(head)
                 } else {
-                    failBeforeResponse(.badGateway, "upstream \(endpointText) switched protocols without being asked")
+                    respondLocally(.proxyError(.badGateway, "upstream \(endpointText) switched protocols without being asked"))
                 }
                 return
             }
@@ -422,11 +422,6 @@ final class Exchange: UpstreamResponseDelegate {
             downstream?.writeResponseBody(body)
         }
         downstream?.finishResponse(nil, for: self)
-    }
-
-    private func failBeforeResponse(_ status: HTTPResponse.Status, _ message: String) {
-        dropUpstream()
-        respondLocally(.proxyError(status, message))
     }
 
     /// The client went away or its connection failed.

@@ -101,7 +101,22 @@ public final class ProxyServer: Service, AdminState, Sendable {
     private func bindProxy(_ direction: TrafficDirection, _ address: ListenAddress, store: SnapshotStore,
                            quiesce: ServerQuiescingHelper) async throws -> any Channel {
         let listener = ListenerContext(direction: direction, store: store, pools: pools, logger: logger, counters: counters)
-        let logger = self.logger
+        return try await bind(direction.rawValue, address, quiesce: quiesce) { channel in
+            try channel.pipeline.syncOperations.addHandler(ProtocolDetectHandler(listener: listener))
+        }
+    }
+
+    private func bindAdmin(_ address: ListenAddress, quiesce: ServerQuiescingHelper) async throws -> any Channel {
+        try await bind("admin", address, quiesce: quiesce) { channel in
+            let sync = channel.pipeline.syncOperations
+            try sync.configureHTTPServerPipeline()
+            try sync.addHandler(AdminHandler(state: self))
+        }
+    }
+
+    /// Binds one listener whose connections drain with the others on shutdown.
+    private func bind(_ name: String, _ address: ListenAddress, quiesce: ServerQuiescingHelper,
+                      configure: @escaping @Sendable (any Channel) throws -> Void) async throws -> any Channel {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -113,34 +128,11 @@ public final class ProxyServer: Service, AdminState, Sendable {
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ProtocolDetectHandler(listener: listener))
-                }
+                channel.eventLoop.makeCompletedFuture { try configure(channel) }
             }
             .bind(host: address.host, port: address.port)
             .get()
-        logger.info("listening", metadata: ["listener": "\(direction.rawValue)", "address": "\(Self.describe(channel.localAddress, fallback: address))"])
-        return channel
-    }
-
-    private func bindAdmin(_ address: ListenAddress, quiesce: ServerQuiescingHelper) async throws -> any Channel {
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
-                }
-            }
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    try sync.configureHTTPServerPipeline()
-                    try sync.addHandler(AdminHandler(state: self))
-                }
-            }
-            .bind(host: address.host, port: address.port)
-            .get()
-        logger.info("listening", metadata: ["listener": "admin", "address": "\(Self.describe(channel.localAddress, fallback: address))"])
+        logger.info("listening", metadata: ["listener": "\(name)", "address": "\(Self.describe(channel.localAddress, fallback: address))"])
         return channel
     }
 

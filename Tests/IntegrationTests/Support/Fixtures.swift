@@ -38,9 +38,7 @@ final class PythonUpstream {
     }
 
     static func start() async throws -> PythonUpstream {
-        let process = ChildProcess(Paths.pythonExecutable(), ["-u", Paths.fixtures.appendingPathComponent("upstream.py").path])
-        try process.start()
-        let port = Int(try await process.waitForOutput("PORT ([0-9]+)")[1])!
+        let (process, port) = try await startPythonFixture("upstream.py")
         return PythonUpstream(process: process, port: port)
     }
 
@@ -182,4 +180,20 @@ func freePort() -> Int {
     _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, length) } }
     _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(probe, $0, &length) } }
     return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// Starts `Fixtures/<script>` with `arguments`; it prints `PORT <n>` once listening.
+func startPythonFixture(_ script: String, _ arguments: [String] = []) async throws -> (ChildProcess, Int) {
+    let process = ChildProcess(Paths.pythonExecutable(), ["-u", Paths.fixtures.appendingPathComponent(script).path] + arguments)
+    try process.start()
+    return (process, Int(try await process.waitForOutput("PORT ([0-9]+)")[1])!)
+}
+
+/// Waits until an h2c server answers on `port` (for servers that cannot report readiness).
+func waitUntilServingHTTP2(port: Int) async throws {
+    for _ in 0..<100 {
+        if (try? await curl(["--http2-prior-knowledge", "-o", "/dev/null", "http://127.0.0.1:\(port)/"], timeout: .seconds(2)))?.status == 0 { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    throw TestFailure("nothing answers HTTP/2 on port \(port)")
 }
