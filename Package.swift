@@ -125,8 +125,11 @@ let package = Package(
         .testTarget(
             name: "WeftProxyTests",
             dependencies: [
-                "WeftProxy", "WeftProxyMain", "WeftFilter",
+                "WeftProxy", "WeftProxyMain", "WeftFilter", "WeftFilters",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
