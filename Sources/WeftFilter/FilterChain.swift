@@ -51,6 +51,14 @@ public struct FilterChain: Sendable {
         return .proceed
     }
 
+    /// Records where the request goes and runs `onDispatch` in order.
+    public func dispatch(to target: UpstreamTarget, context: RequestContext) {
+        context.recordUpstream(target)
+        for filter in filters {
+            filter.onDispatch(target, context: context)
+        }
+    }
+
     /// Runs `onRequestBody` in order.
     public func requestBody(_ chunk: inout ByteBuffer, context: RequestContext) -> StreamAction {
         for filter in filters {
@@ -81,6 +89,7 @@ public struct FilterChain: Sendable {
             }
         }
         context.recordResponseStatus(response.status)
+        context.recordGRPCStatus(from: response.headerFields)
         return .continue
     }
 
@@ -89,6 +98,7 @@ public struct FilterChain: Sendable {
         for filter in filters.reversed() {
             filter.onResponseBody(&chunk, context: context)
         }
+        context.recordResponseBody(bytes: chunk.readableBytes)
     }
 
     /// Runs `onResponseEnd` in reverse order.
@@ -96,6 +106,7 @@ public struct FilterChain: Sendable {
         for filter in filters.reversed() {
             filter.onResponseEnd(&trailers, context: context)
         }
+        if let trailers { context.recordGRPCStatus(from: trailers) }
     }
 
     /// Runs `onComplete` on every filter.

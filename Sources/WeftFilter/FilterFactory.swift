@@ -18,10 +18,13 @@ public struct FilterBuildContext: Sendable {
     public var direction: TrafficDirection
     /// Names of the backends defined in the config (routes must name one of them).
     public var backendNames: Set<String>
+    /// Who the proxy is (labels metrics and tap events).
+    public var identity: ProxyIdentity
 
-    public init(direction: TrafficDirection, backendNames: Set<String>) {
+    public init(direction: TrafficDirection, backendNames: Set<String>, identity: ProxyIdentity = ProxyIdentity()) {
         self.direction = direction
         self.backendNames = backendNames
+        self.identity = identity
     }
 }
 

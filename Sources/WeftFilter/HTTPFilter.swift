@@ -21,6 +21,9 @@ import NIOCore
 public protocol HTTPFilter: Sendable {
     /// The request head, before routing to an upstream. May rewrite it, answer it, or suspend.
     func onRequestHead(_ request: inout HTTPRequest, context: RequestContext) -> FilterAction
+    /// The request is being sent to `target` (after every request-head callback continued and
+    /// the proxy chose an endpoint). Not called for requests answered without an upstream.
+    func onDispatch(_ target: UpstreamTarget, context: RequestContext)
     /// A chunk of the request body, as it streams.
     func onRequestBody(_ chunk: inout ByteBuffer, context: RequestContext) -> StreamAction
     /// The end of the request, with trailers if any.
@@ -37,6 +40,7 @@ public protocol HTTPFilter: Sendable {
 
 extension HTTPFilter {
     public func onRequestHead(_ request: inout HTTPRequest, context: RequestContext) -> FilterAction { .continue }
+    public func onDispatch(_ target: UpstreamTarget, context: RequestContext) {}
     public func onRequestBody(_ chunk: inout ByteBuffer, context: RequestContext) -> StreamAction { .continue }
     public func onRequestEnd(_ trailers: inout HTTPFields?, context: RequestContext) -> StreamAction { .continue }
     public func onResponseHead(_ response: inout HTTPResponse, context: RequestContext) -> StreamAction { .continue }

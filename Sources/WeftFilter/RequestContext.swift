@@ -49,13 +49,25 @@ public final class RequestContext {
     public var route: RouteDecision?
     /// Scratch space for regex matches, owned by the connection (never shared across threads).
     public let matchScratch: MatchScratch
-    /// The response status once known.
-    public internal(set) var responseStatus: HTTPResponse.Status?
+    /// The response status once known (the final one: informational heads are not recorded).
+    public private(set) var responseStatus: HTTPResponse.Status?
+    /// When the final response head was sent (time to first byte is this minus ``startTime``).
+    public private(set) var responseStartTime: NIODeadline?
+    /// Where the proxy sent the request; nil until dispatched, and for requests answered locally.
+    public private(set) var upstream: UpstreamTarget?
+    /// The gRPC status the call ended with (trailers, or a trailers-only response), if any.
+    public private(set) var grpcStatus: Int?
+    /// Response body bytes sent to the client so far.
+    public private(set) var responseBodyBytes = 0
+    /// Whether the request is a gRPC call (`content-type: application/grpc…`).
+    public let isGRPC: Bool
 
     private var values: [ObjectIdentifier: Any] = [:]
 
-    public init(direction: TrafficDirection, eventLoop: any EventLoop, remoteAddress: SocketAddress?, matchScratch: MatchScratch = MatchScratch(), startTime: NIODeadline = .now()) {
+    public init(direction: TrafficDirection, eventLoop: any EventLoop, remoteAddress: SocketAddress?,
+                matchScratch: MatchScratch = MatchScratch(), startTime: NIODeadline = .now(), isGRPC: Bool = false) {
         self.matchScratch = matchScratch
+        self.isGRPC = isGRPC
         self.direction = direction
         self.eventLoop = eventLoop
         self.remoteAddress = remoteAddress
@@ -68,8 +80,29 @@ public final class RequestContext {
         set { values[ObjectIdentifier(key)] = newValue }
     }
 
-    /// Records the response status (the chain does this when a response head passes).
-    public func recordResponseStatus(_ status: HTTPResponse.Status) {
+    // The proxy records what happened to the request; filters (metrics, tap) read it.
+
+    /// Records the final response status and when it was sent (the chain does this when a
+    /// response head passes; the proxy, for responses it generates).
+    public func recordResponseStatus(_ status: HTTPResponse.Status, at time: NIODeadline = .now()) {
         responseStatus = status
+        if responseStartTime == nil { responseStartTime = time }
     }
+
+    /// Records where the request was sent.
+    public func recordUpstream(_ target: UpstreamTarget) {
+        upstream = target
+    }
+
+    /// Records the call's gRPC status from response headers or trailers, if they carry one.
+    public func recordGRPCStatus(from fields: HTTPFields) {
+        if let value = fields[Self.grpcStatusField], let code = Int(value) { grpcStatus = code }
+    }
+
+    /// Counts response body bytes sent to the client.
+    public func recordResponseBody(bytes: Int) {
+        responseBodyBytes += bytes
+    }
+
+    private static let grpcStatusField = HTTPField.Name("grpc-status")!
 }

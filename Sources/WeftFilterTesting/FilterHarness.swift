@@ -59,9 +59,12 @@ public final class FilterHarness {
         public var context: RequestContext
     }
 
-    /// Runs the request callbacks over `request` and its body.
-    public func sendRequest(_ request: HTTPRequest, body: [String] = [], trailers: HTTPFields? = nil) -> RequestResult {
-        let context = RequestContext(direction: direction, eventLoop: eventLoop, remoteAddress: nil)
+    /// Runs the request callbacks over `request` and its body. When every head callback continues,
+    /// the request is dispatched to `upstream` (by default an endpoint of the route's backend).
+    public func sendRequest(_ request: HTTPRequest, body: [String] = [], trailers: HTTPFields? = nil,
+                            upstream: UpstreamTarget? = nil, remoteAddress: SocketAddress? = nil) -> RequestResult {
+        let isGRPC = request.headerFields[.contentType]?.hasPrefix("application/grpc") ?? false
+        let context = RequestContext(direction: direction, eventLoop: eventLoop, remoteAddress: remoteAddress, isGRPC: isGRPC)
         var request = request
         var result = RequestResult(forwardedRequest: nil, forwardedBody: [], localResponse: nil, context: context)
         var start = 0
@@ -88,6 +91,9 @@ public final class FilterHarness {
             }
         }
         result.forwardedRequest = request
+        let target = upstream ?? UpstreamTarget(endpoint: "127.0.0.1:80",
+                                                service: context.route.map { ServiceIdentity(service: $0.backend) })
+        chain.dispatch(to: target, context: context)
         for text in body {
             var chunk = ByteBuffer(string: text)
             if case .respond(let response) = chain.requestBody(&chunk, context: context) {
@@ -131,5 +137,10 @@ public final class FilterHarness {
         chain.responseEnd(&trailers, context: context)
         chain.complete(.responded(status: response.status.code), context: context)
         return ResponseResult(response: response, body: chunks, trailers: trailers, localResponse: nil)
+    }
+
+    /// Ends the request with a failure (reset, upstream gone), as the proxy would.
+    public func fail(_ reason: String, for context: RequestContext) {
+        chain.complete(.failed(reason), context: context)
     }
 }

@@ -5,6 +5,7 @@ import NIOPosix
 import ServiceLifecycle
 import WeftFilter
 import WeftProxy
+import WeftTelemetry
 
 /// `weft-proxy` (and `weft proxy`): runs one sidecar proxy from a config file.
 public struct ProxyCommand: AsyncParsableCommand {
@@ -44,7 +45,9 @@ public struct ProxyCommand: AsyncParsableCommand {
         logger.logLevel = logLevel
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
-        let server = ProxyServer(configPath: config, registry: CompiledFilters.registry(), logger: logger, group: group,
+        let telemetry = Telemetry()
+        let server = ProxyServer(configPath: config, registry: CompiledFilters.registry(telemetry: telemetry),
+                                 telemetry: telemetry, logger: logger, group: group,
                                  watchInterval: noWatch ? nil : .seconds(1))
         if check {
             do {

@@ -6,6 +6,8 @@ import NIOHTTP1
 protocol AdminState: Sendable {
     var isReady: Bool { get }
     func configReport() -> ConfigReport
+    /// The Prometheus text exposition of every metric, read now.
+    func metricsText() -> String
 }
 
 /// `/config`: the config in force and how it got there.
@@ -27,7 +29,7 @@ struct ConfigReport: Encodable {
     var source: String
 }
 
-/// The admin listener: `/live`, `/ready`, `/config`. Small and rarely hit, so a plain NIO handler.
+/// The admin listener: `/live`, `/ready`, `/config`, `/metrics`. Small and rarely hit, so a plain NIO handler.
 final class AdminHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -75,8 +77,10 @@ final class AdminHandler: ChannelInboundHandler {
                 return (.internalServerError, text, "could not encode the config\n")
             }
             return (.ok, "application/json", String(decoding: data, as: UTF8.self) + "\n")
+        case "/metrics":
+            return (.ok, "text/plain; version=0.0.4; charset=utf-8", state.metricsText())
         default:
-            return (.notFound, text, "not found; try /live, /ready or /config\n")
+            return (.notFound, text, "not found; try /live, /ready, /config or /metrics\n")
         }
     }
 }

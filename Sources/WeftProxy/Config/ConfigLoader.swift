@@ -56,13 +56,14 @@ public struct ConfigLoader: Sendable {
         }
         try validate(config, root: root, file: file)
 
+        let identity = config.identity.resolve()
         var backendNames = Set(config.backends.map(\.name))
         let inboundNames = backendNames.union([ProxySnapshot.appBackendName])
         func chain(_ listener: String, _ entries: [FilterEntry]?, direction: TrafficDirection, names: Set<String>) throws(ConfigError) -> FilterChain {
-            let context = FilterBuildContext(direction: direction, backendNames: names)
+            let context = FilterBuildContext(direction: direction, backendNames: names, identity: identity)
             guard let entries else {
-                // protocol-detect and route with empty configs cannot fail; both are built in.
-                let defaults = ["protocol-detect", "route"].filter(registry.names.contains).map { FilterSpec(name: $0) }
+                // The built-ins with empty configs cannot fail.
+                let defaults = Self.defaultChain.filter(registry.names.contains).map { FilterSpec(name: $0) }
                 return try! registry.makeChain(defaults, context: context)
             }
             let specs = entries.enumerated().map { index, entry in
@@ -81,8 +82,11 @@ public struct ConfigLoader: Sendable {
         let inbound = try chain("inbound", config.inbound.filters, direction: .inbound, names: inboundNames)
         backendNames.remove(ProxySnapshot.appBackendName)
         let outbound = try chain("outbound", config.outbound.filters, direction: .outbound, names: backendNames)
-        return ProxySnapshot(config: config, source: text, inboundChain: inbound, outboundChain: outbound)
+        return ProxySnapshot(config: config, source: text, identity: identity, inboundChain: inbound, outboundChain: outbound)
     }
+
+    /// The chain a listener gets when config names none.
+    public static let defaultChain = ["protocol-detect", "route", "metrics", "tap"]
 
     private func validate(_ config: ProxyConfig, root: Yams.Node, file: String) throws(ConfigError) {
         func fail(_ field: String, _ message: String) -> ConfigError {
@@ -98,12 +102,27 @@ public struct ConfigLoader: Sendable {
                 throw fail("backends[\(index)].name", "backend '\(backend.name)' is defined twice")
             }
         }
+        for (index, backend) in config.backends.enumerated() {
+            if let workload = backend.workload, WorkloadRef(parsing: workload) == nil {
+                throw fail("backends[\(index)].workload", "'\(workload)' is not kind/name (e.g. deploy/web)")
+            }
+        }
+        if let workload = config.identity.workload, WorkloadRef(parsing: workload) == nil {
+            throw fail("identity.workload", "'\(workload)' is not kind/name (e.g. deploy/web)")
+        }
+        if config.tap.enabled && !config.tap.allowRemote && !Self.isLoopback(config.tap.address.host) {
+            throw fail("tap.address", "\(config.tap.address) is not a loopback address; tap shows live requests, so exposing it needs tap.allowRemote: true")
+        }
         if config.upstream.connectTimeout.nanoseconds <= 0 {
             throw fail("upstream.connectTimeout", "must be greater than zero")
         }
         if config.upstream.maxIdlePerEndpoint < 0 {
             throw fail("upstream.maxIdlePerEndpoint", "must not be negative")
         }
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host.hasPrefix("127.") || host == "::1"
     }
 
     /// The line a field is written on: the key's line for a mapping entry, the item's for a list item.

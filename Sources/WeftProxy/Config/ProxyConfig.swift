@@ -1,8 +1,12 @@
+import Foundation
 import WeftFilter
 
 /// A proxy's config file, as written. See `config/proxy.yaml` for a commented example.
 public struct ProxyConfig: Decodable, Sendable {
+    /// Who this proxy is: labels its metrics and tap events.
+    public var identity: IdentityConfig
     public var admin: AdminConfig
+    public var tap: TapListenerConfig
     public var inbound: InboundConfig
     public var outbound: OutboundConfig
     public var backends: [BackendConfig]
@@ -11,13 +15,15 @@ public struct ProxyConfig: Decodable, Sendable {
     public var shutdownGracePeriod: ConfigDuration
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case admin, inbound, outbound, backends, upstream, shutdownGracePeriod
+        case identity, admin, tap, inbound, outbound, backends, upstream, shutdownGracePeriod
     }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
+        identity = try container.decodeIfPresent(IdentityConfig.self, forKey: .identity) ?? IdentityConfig()
         admin = try container.decodeIfPresent(AdminConfig.self, forKey: .admin) ?? AdminConfig()
+        tap = try container.decodeIfPresent(TapListenerConfig.self, forKey: .tap) ?? TapListenerConfig()
         inbound = try container.decodeIfPresent(InboundConfig.self, forKey: .inbound) ?? InboundConfig()
         outbound = try container.decodeIfPresent(OutboundConfig.self, forKey: .outbound) ?? OutboundConfig()
         backends = try container.decodeIfPresent([BackendConfig].self, forKey: .backends) ?? []
@@ -27,7 +33,9 @@ public struct ProxyConfig: Decodable, Sendable {
 
     /// The defaults: every listener on loopback at Linkerd's ports, the app at 127.0.0.1:8080.
     public init() {
+        identity = IdentityConfig()
         admin = AdminConfig()
+        tap = TapListenerConfig()
         inbound = InboundConfig()
         outbound = OutboundConfig()
         backends = []
@@ -36,7 +44,65 @@ public struct ProxyConfig: Decodable, Sendable {
     }
 }
 
-/// The admin listener (`/live`, `/ready`, `/config`).
+/// The proxy's identity. Each field defaults to an environment variable (set by `weft inject`
+/// from the Kubernetes downward API, or by `weft up`), then to a fixed default.
+public struct IdentityConfig: Decodable, Sendable {
+    /// `$WEFT_NAMESPACE`, else `default`.
+    public var namespace: String?
+    /// `kind/name`, e.g. `deploy/web`; `$WEFT_WORKLOAD`, else none.
+    public var workload: String?
+    /// The instance (pod) name; `$WEFT_INSTANCE`, else the host name (the pod name in Kubernetes).
+    public var instance: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case namespace, workload, instance }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        namespace = try container.decodeIfPresent(String.self, forKey: .namespace)
+        workload = try container.decodeIfPresent(String.self, forKey: .workload)
+        instance = try container.decodeIfPresent(String.self, forKey: .instance)
+    }
+
+    /// The identity in force: config, then environment, then defaults.
+    public func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) -> ProxyIdentity {
+        func pick(_ value: String?, _ variable: String) -> String? {
+            if let value, !value.isEmpty { return value }
+            if let value = environment[variable], !value.isEmpty { return value }
+            return nil
+        }
+        return ProxyIdentity(
+            namespace: pick(namespace, "WEFT_NAMESPACE") ?? "default",
+            workload: pick(workload, "WEFT_WORKLOAD").flatMap(WorkloadRef.init(parsing:)),
+            instance: pick(instance, "WEFT_INSTANCE") ?? ProcessInfo.processInfo.hostName)
+    }
+}
+
+/// The tap listener: the gRPC API `weft tap` streams live requests from.
+public struct TapListenerConfig: Decodable, Sendable {
+    public var enabled = true
+    /// Loopback by default: tap shows request paths and chosen headers, so exposing it is a
+    /// deliberate choice (set a non-loopback address and `allowRemote: true`).
+    public var address = ListenAddress(host: "127.0.0.1", port: 4190)
+    /// Required to bind a non-loopback address.
+    public var allowRemote = false
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case enabled, address, allowRemote }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
+        address = try container.decodeIfPresent(ListenAddress.self, forKey: .address) ?? address
+        allowRemote = try container.decodeIfPresent(Bool.self, forKey: .allowRemote) ?? false
+    }
+}
+
+/// The admin listener (`/live`, `/ready`, `/config`, `/metrics`).
 public struct AdminConfig: Decodable, Sendable {
     public var address: ListenAddress = ListenAddress(host: "127.0.0.1", port: 4191)
 
@@ -111,8 +177,12 @@ public struct FilterEntry: Decodable, Sendable {
 public struct BackendConfig: Decodable, Sendable {
     public var name: String
     public var endpoints: [ListenAddress]
+    /// The namespace of the workload serving it (labels `dst_namespace`).
+    public var namespace: String?
+    /// The workload serving it, `kind/name` (labels `dst_deployment` etc., and tap's `--to`).
+    public var workload: String?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case name, endpoints }
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, endpoints, namespace, workload }
 
     public init(name: String, endpoints: [ListenAddress]) {
         self.name = name
@@ -124,6 +194,8 @@ public struct BackendConfig: Decodable, Sendable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         name = try container.decode(String.self, forKey: .name)
         endpoints = try container.decodeIfPresent([ListenAddress].self, forKey: .endpoints) ?? []
+        namespace = try container.decodeIfPresent(String.self, forKey: .namespace)
+        workload = try container.decodeIfPresent(String.self, forKey: .workload)
     }
 }
 

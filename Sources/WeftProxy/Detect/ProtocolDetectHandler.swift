@@ -36,7 +36,7 @@ final class ProtocolDetectHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
         timer = context.eventLoop.assumeIsolated().scheduleTask(in: filter.detectionTimeout) { [weak self] in
             guard let self, !self.decided else { return }
-            self.listener.counters.detectionTimeouts.add(1, ordering: .relaxed)
+            self.listener.telemetry.metrics.detectionTimeouts.increment()
             self.listener.logger.debug("protocol detection timed out; forwarding as opaque TCP",
                                        metadata: ["peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
             self.decide(filter.timeoutProtocol, context: context)
@@ -137,7 +137,8 @@ final class ProtocolDetectHandler: ChannelDuplexHandler, RemovableChannelHandler
             return
         }
         let target = snapshot.config.inbound.app
-        OpaqueTCP.connect(to: target, on: context.eventLoop, timeout: snapshot.config.upstream.connectTimeout.timeAmount)
+        OpaqueTCP.connect(to: target, on: context.eventLoop, timeout: snapshot.config.upstream.connectTimeout.timeAmount,
+                          metrics: listener.upstreamTCP)
             .assumeIsolated().whenComplete { result in
                 switch result {
                 case .success(let upstream):
@@ -146,7 +147,7 @@ final class ProtocolDetectHandler: ChannelDuplexHandler, RemovableChannelHandler
                         return
                     }
                     do {
-                        try OpaqueTCP.splice(client: context.channel, upstream: upstream, counters: self.listener.counters)
+                        try OpaqueTCP.splice(client: context.channel, upstream: upstream)
                         self.handOver(context: context)
                     } catch {
                         upstream.close(promise: nil)

@@ -57,12 +57,13 @@ final class Exchange: UpstreamResponseDelegate {
         let snapshot = downstream.listener.store.current
         self.snapshot = snapshot
         self.chain = snapshot.chain(for: downstream.listener.direction)
+        let isGRPC = request.headerFields[.contentType].map(GRPC.isGRPCContentType) ?? false
         self.context = RequestContext(direction: downstream.listener.direction, eventLoop: eventLoop,
-                                      remoteAddress: downstream.remoteAddress, matchScratch: downstream.scratch)
+                                      remoteAddress: downstream.remoteAddress, matchScratch: downstream.scratch, isGRPC: isGRPC)
         self.request = request
         self.framing = framing
         self.protocolVersion = protocolVersion
-        self.isGRPC = request.headerFields[.contentType].map(GRPC.isGRPCContentType) ?? false
+        self.isGRPC = isGRPC
         self.grpcDeadline = isGRPC ? request.headerFields[GRPC.timeoutField].flatMap(GRPC.parseTimeout) : nil
     }
 
@@ -182,7 +183,7 @@ final class Exchange: UpstreamResponseDelegate {
                                                "request to \(authority) is addressed to the proxy's own outbound listener"))
                     return
                 }
-                startUpstream(endpoint: target)
+                startUpstream(endpoint: target, service: nil)
                 return
             }
         }
@@ -194,11 +195,12 @@ final class Exchange: UpstreamResponseDelegate {
             respondLocally(.proxyError(.serviceUnavailable, "backend '\(backend.name)' has no endpoints"))
             return
         }
-        startUpstream(endpoint: endpoint)
+        startUpstream(endpoint: endpoint, service: backend.service)
     }
 
-    private func startUpstream(endpoint: ListenAddress) {
+    private func startUpstream(endpoint: ListenAddress, service: ServiceIdentity?) {
         self.endpoint = endpoint
+        chain.dispatch(to: UpstreamTarget(endpoint: endpoint.description, service: service), context: context)
         let routeTimeout = context.route?.timeout
         let limit: TimeAmount? = switch (routeTimeout, grpcDeadline) {
         case (let route?, let deadline?): min(route, deadline)
@@ -223,10 +225,11 @@ final class Exchange: UpstreamResponseDelegate {
             guard grpcDeadline else { return }
             upstream?.cancel()
             upstream = nil
-            finish(.failed("deadline of \(waited) exceeded"))
             var trailers = HTTPFields()
             trailers[GRPC.statusField] = String(GRPC.Status.deadlineExceeded.rawValue)
             trailers[GRPC.messageField] = "deadline of \(waited) exceeded in the proxy"
+            context.recordGRPCStatus(from: trailers)
+            finish(.failed("deadline of \(waited) exceeded"))
             downstream?.finishResponse(trailers, for: self)
             return
         }
@@ -240,7 +243,7 @@ final class Exchange: UpstreamResponseDelegate {
         guard let endpoint else { return }
         let pool = listener.pools.pool(for: context.eventLoop)
         let settings = snapshot.config.upstream
-        pool.acquire(endpoint, protocol: protocolVersion, settings: settings, forceNew: forceNew).whenComplete { result in
+        pool.acquire(endpoint, protocol: protocolVersion, settings: settings, metrics: listener.upstreamTCP, forceNew: forceNew).whenComplete { result in
             switch result {
             case .success(let stream):
                 guard self.phase == .connecting else {
@@ -409,16 +412,19 @@ final class Exchange: UpstreamResponseDelegate {
             // gRPC clients read a status, not an HTTP error: a trailers-only response.
             let head = GRPC.trailersOnly(for: local)
             context.recordResponseStatus(head.status)
+            context.recordGRPCStatus(from: head.headerFields)
             finish(.responded(status: head.status.code))
             downstream?.writeResponseHead(head, for: self)
             downstream?.finishResponse(nil, for: self)
             return
         }
         let (head, body) = local.makeHead(allocator: ByteBufferAllocator())
+        let sendsBody = request.method != .head && body.readableBytes > 0
         context.recordResponseStatus(head.status)
+        if sendsBody { context.recordResponseBody(bytes: body.readableBytes) }
         finish(.responded(status: head.status.code))
         downstream?.writeResponseHead(head, for: self)
-        if request.method != .head && body.readableBytes > 0 {
+        if sendsBody {
             downstream?.writeResponseBody(body)
         }
         downstream?.finishResponse(nil, for: self)

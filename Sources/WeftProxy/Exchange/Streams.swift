@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import WeftFilter
 import WeftRegex
+import WeftTelemetry
 
 /// What every connection of one listener shares.
 final class ListenerContext: Sendable {
@@ -10,14 +11,21 @@ final class ListenerContext: Sendable {
     let store: SnapshotStore
     let pools: UpstreamPools
     let logger: Logger
-    let counters: ProxyCounters
+    let telemetry: Telemetry
+    /// Client connections of this listener (`peer="src"`).
+    let clientTCP: TCPMetrics
+    /// Connections this listener's requests open to upstreams (`peer="dst"`).
+    let upstreamTCP: TCPMetrics
 
-    init(direction: TrafficDirection, store: SnapshotStore, pools: UpstreamPools, logger: Logger, counters: ProxyCounters) {
+    init(direction: TrafficDirection, store: SnapshotStore, pools: UpstreamPools, logger: Logger, telemetry: Telemetry) {
         self.direction = direction
         self.store = store
         self.pools = pools
         self.logger = logger
-        self.counters = counters
+        self.telemetry = telemetry
+        let identity = store.current.identity
+        clientTCP = telemetry.metrics.tcp(direction: direction, peer: .src, identity: identity)
+        upstreamTCP = telemetry.metrics.tcp(direction: direction, peer: .dst, identity: identity)
     }
 }
 

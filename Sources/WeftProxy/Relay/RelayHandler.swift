@@ -11,16 +11,13 @@ final class RelayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var context: ChannelHandlerContext?
     private var readGate = ReadGate()
     private var inputClosed = false
-    private let counters: ProxyCounters?
 
-    private init(counters: ProxyCounters?) {
-        self.counters = counters
-    }
+    private init() {}
 
-    /// Two handlers that forward to each other; bytes are counted in `counters` when given.
-    static func pair(counters: ProxyCounters? = nil) -> (RelayHandler, RelayHandler) {
-        let first = RelayHandler(counters: counters)
-        let second = RelayHandler(counters: counters)
+    /// Two handlers that forward to each other.
+    static func pair() -> (RelayHandler, RelayHandler) {
+        let first = RelayHandler()
+        let second = RelayHandler()
         first.partner = second
         second.partner = first
         return (first, second)
@@ -36,18 +33,9 @@ final class RelayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if let counters {
-            counters.tcpReadBytes.add(unwrapInboundIn(data).readableBytes, ordering: .relaxed)
-        }
         partner?.context?.write(data, promise: nil)
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if let counters {
-            counters.tcpWriteBytes.add(unwrapOutboundIn(data).readableBytes, ordering: .relaxed)
-        }
-        context.write(data, promise: promise)
-    }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard case ChannelEvent.inputClosed = event else {

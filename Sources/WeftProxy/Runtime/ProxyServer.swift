@@ -8,6 +8,7 @@ import NIOPosix
 import ServiceLifecycle
 import UnixSignals
 import WeftFilter
+import WeftTelemetry
 
 /// The proxy process as a swift-service-lifecycle `Service`: binds the inbound, outbound and
 /// admin listeners, reloads config on SIGHUP or when the file changes, and drains on shutdown.
@@ -17,8 +18,8 @@ public final class ProxyServer: Service, AdminState, Sendable {
     private let logger: Logger
     private let group: any EventLoopGroup
     private let pools: UpstreamPools
-    /// Connection and detection counters, kept for the metrics filter.
-    let counters = ProxyCounters()
+    /// Metric series and open taps; shared with the metrics and tap filters of every config version.
+    public let telemetry: Telemetry
     private let state = NIOLockedValueBox(RuntimeState())
     private let watchInterval: TimeAmount?
 
@@ -34,10 +35,12 @@ public final class ProxyServer: Service, AdminState, Sendable {
     /// - Parameters:
     ///   - configPath: the YAML file; `nil` runs with every default.
     ///   - registry: the filters config may name (built-ins and compiled-in plugins).
+    ///   - telemetry: the one whose metrics and tap hub the registry's `metrics` and `tap` filters use.
     ///   - watchInterval: how often the file is checked for changes; `nil` reloads on SIGHUP only.
-    public init(configPath: String?, registry: FilterRegistry, logger: Logger, group: any EventLoopGroup,
+    public init(configPath: String?, registry: FilterRegistry, telemetry: Telemetry, logger: Logger, group: any EventLoopGroup,
                 watchInterval: TimeAmount? = .seconds(1)) {
         self.configPath = configPath
+        self.telemetry = telemetry
         self.loader = ConfigLoader(registry: registry)
         self.logger = logger
         self.group = group
@@ -80,6 +83,17 @@ public final class ProxyServer: Service, AdminState, Sendable {
             for channel in channels { try? await channel.close() }
             throw error
         }
+        let tapServer: TapListener?
+        if config.tap.enabled {
+            do {
+                tapServer = try await TapListener.start(config.tap.address, hub: telemetry.tap, group: group, logger: logger)
+            } catch {
+                for channel in channels { try? await channel.close() }
+                throw error
+            }
+        } else {
+            tapServer = nil
+        }
         state.withLockedValue { $0.ready = true }
         logger.info("weft-proxy ready", metadata: ["version": "\(snapshot.version)", "config": "\(configPath ?? "<defaults>")"])
 
@@ -90,6 +104,7 @@ public final class ProxyServer: Service, AdminState, Sendable {
             }
             // Returns when SIGTERM (or the service group) starts a graceful shutdown.
             try? await gracefulShutdown()
+            tapServer?.stop()
             tasks.cancelAll()
         }
         state.withLockedValue { $0.ready = false }
@@ -100,9 +115,11 @@ public final class ProxyServer: Service, AdminState, Sendable {
 
     private func bindProxy(_ direction: TrafficDirection, _ address: ListenAddress, store: SnapshotStore,
                            quiesce: ServerQuiescingHelper) async throws -> any Channel {
-        let listener = ListenerContext(direction: direction, store: store, pools: pools, logger: logger, counters: counters)
+        let listener = ListenerContext(direction: direction, store: store, pools: pools, logger: logger, telemetry: telemetry)
         return try await bind(direction.rawValue, address, quiesce: quiesce) { channel in
-            try channel.pipeline.syncOperations.addHandler(ProtocolDetectHandler(listener: listener))
+            let sync = channel.pipeline.syncOperations
+            try sync.addHandler(ConnectionMetricsHandler(metrics: listener.clientTCP))
+            try sync.addHandler(ProtocolDetectHandler(listener: listener))
         }
     }
 
@@ -151,6 +168,7 @@ public final class ProxyServer: Service, AdminState, Sendable {
         do {
             let snapshot = try loadSnapshot()
             let old = store.replace(with: snapshot)
+            telemetry.metrics.configReloads.increment()
             state.withLockedValue {
                 $0.reloads += 1
                 $0.lastReloadError = nil
@@ -164,6 +182,7 @@ public final class ProxyServer: Service, AdminState, Sendable {
             logger.info("config reloaded", metadata: ["reason": "\(reason)", "version": "\(snapshot.version)", "previous": "\(old.version)"])
             return true
         } catch {
+            telemetry.metrics.configRejections.increment()
             state.withLockedValue {
                 $0.rejectedReloads += 1
                 $0.lastReloadError = error.description
@@ -225,6 +244,19 @@ public final class ProxyServer: Service, AdminState, Sendable {
 
     public var isReady: Bool { state.withLockedValue { $0.ready } }
 
+    func metricsText() -> String {
+        let tap = telemetry.tap
+        return telemetry.metrics.exposition(extra: """
+            # HELP weft_tap_active Taps open on this proxy.
+            # TYPE weft_tap_active gauge
+            weft_tap_active \(tap.activeTaps)
+            # HELP weft_tap_dropped_events_total Tap events dropped because a tapper read too slowly.
+            # TYPE weft_tap_dropped_events_total counter
+            weft_tap_dropped_events_total \(tap.droppedEvents)
+
+            """)
+    }
+
     func configReport() -> ConfigReport {
         let (store, reloads, rejected, lastError) = state.withLockedValue { ($0.store, $0.reloads, $0.rejectedReloads, $0.lastReloadError) }
         guard let snapshot = store?.current else {
@@ -250,3 +282,4 @@ public final class ProxyServer: Service, AdminState, Sendable {
             source: snapshot.source)
     }
 }
+

@@ -14,13 +14,16 @@ public final class ProxySnapshot: Sendable {
     /// A short hash of the source: the config version.
     public let version: String
     public let loadedAt: Date
+    /// Who this proxy is (from config and environment).
+    public let identity: ProxyIdentity
     public let inboundChain: FilterChain
     public let outboundChain: FilterChain
     /// Backends by name; includes `app` (the local application).
     public let backends: [String: Backend]
 
-    init(config: ProxyConfig, source: String, inboundChain: FilterChain, outboundChain: FilterChain) {
+    init(config: ProxyConfig, source: String, identity: ProxyIdentity, inboundChain: FilterChain, outboundChain: FilterChain) {
         self.config = config
+        self.identity = identity
         self.source = source
         self.version = Self.hash(source)
         self.loadedAt = Date()
@@ -28,9 +31,13 @@ public final class ProxySnapshot: Sendable {
         self.outboundChain = outboundChain
         var backends: [String: Backend] = [:]
         for backend in config.backends {
-            backends[backend.name] = Backend(name: backend.name, endpoints: backend.endpoints)
+            let service = ServiceIdentity(service: backend.name, namespace: backend.namespace,
+                                          workload: backend.workload.flatMap(WorkloadRef.init(parsing:)))
+            backends[backend.name] = Backend(service: service, endpoints: backend.endpoints)
         }
-        backends[Self.appBackendName] = Backend(name: Self.appBackendName, endpoints: [config.inbound.app])
+        // Inbound requests go to the local app: the proxy's own workload.
+        let app = ServiceIdentity(service: Self.appBackendName, namespace: identity.namespace, workload: identity.workload)
+        backends[Self.appBackendName] = Backend(service: app, endpoints: [config.inbound.app])
         self.backends = backends
     }
 
@@ -52,12 +59,14 @@ public final class ProxySnapshot: Sendable {
 
 /// A service and its endpoints, picked round-robin (load balancing comes with the retry issue).
 public final class Backend: Sendable {
-    public let name: String
+    public var name: String { service.service }
+    /// The service's name and who serves it.
+    public let service: ServiceIdentity
     public let endpoints: [ListenAddress]
     private let next = Atomic<Int>(0)
 
-    init(name: String, endpoints: [ListenAddress]) {
-        self.name = name
+    init(service: ServiceIdentity, endpoints: [ListenAddress]) {
+        self.service = service
         self.endpoints = endpoints
     }
 

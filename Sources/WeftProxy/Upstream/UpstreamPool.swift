@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTP2
 import NIOPosix
+import WeftTelemetry
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -53,12 +54,13 @@ final class UpstreamPool {
     }
 
     /// A stream to `endpoint` speaking `protocol`: an idle HTTP/1.1 connection or a new one.
-    func acquire(_ endpoint: ListenAddress, protocol: UpstreamProtocol, settings: UpstreamConfig,
+    /// New connections are counted in `metrics` (the requesting listener's `peer="dst"` series).
+    func acquire(_ endpoint: ListenAddress, protocol: UpstreamProtocol, settings: UpstreamConfig, metrics: TCPMetrics,
                  forceNew: Bool = false) -> EventLoopFuture<any UpstreamStream>.Isolated {
         eventLoop.preconditionInEventLoop()
         if `protocol` == .http2 {
             let promise = eventLoop.makePromise(of: (any UpstreamStream).self)
-            http2Connection(endpoint, settings: settings).assumeIsolated().whenComplete { result in
+            http2Connection(endpoint, settings: settings, metrics: metrics).assumeIsolated().whenComplete { result in
                 switch result {
                 case .success(let connection):
                     connection.openStream().assumeIsolated().whenComplete { promise.assumeIsolated().completeWith($0) }
@@ -79,7 +81,7 @@ final class UpstreamPool {
                 }
             }
         }
-        return connectHTTP1(endpoint, settings: settings).map { $0 as any UpstreamStream }
+        return connectHTTP1(endpoint, settings: settings, metrics: metrics).map { $0 as any UpstreamStream }
     }
 
     /// Takes back a connection whose last response ended cleanly, for reuse.
@@ -105,13 +107,13 @@ final class UpstreamPool {
     }
 
     /// The shared HTTP/2 connection to `endpoint`, connecting (once) if there is none usable.
-    private func http2Connection(_ endpoint: ListenAddress, settings: UpstreamConfig) -> EventLoopFuture<HTTP2UpstreamConnection> {
+    private func http2Connection(_ endpoint: ListenAddress, settings: UpstreamConfig, metrics: TCPMetrics) -> EventLoopFuture<HTTP2UpstreamConnection> {
         if let connection = http2[endpoint], connection.isUsable {
             return eventLoop.makeSucceededFuture(connection)
         }
         if let pending = http2Connecting[endpoint] { return pending }
         http2[endpoint] = nil
-        let future = connectChannel(endpoint, timeout: settings.connectTimeout.timeAmount) { channel in
+        let future = connectChannel(endpoint, timeout: settings.connectTimeout.timeAmount, metrics: metrics) { channel in
             let sync = channel.pipeline.syncOperations
             _ = try sync.configureHTTP2Pipeline(
                 mode: .client, connectionConfiguration: .init(), streamConfiguration: .init()
@@ -163,8 +165,8 @@ final class UpstreamPool {
         idle[connection.endpoint]?.removeAll { $0 === connection }
     }
 
-    private func connectHTTP1(_ endpoint: ListenAddress, settings: UpstreamConfig) -> EventLoopFuture<HTTP1UpstreamConnection>.Isolated {
-        connectChannel(endpoint, timeout: settings.connectTimeout.timeAmount) { channel in
+    private func connectHTTP1(_ endpoint: ListenAddress, settings: UpstreamConfig, metrics: TCPMetrics) -> EventLoopFuture<HTTP1UpstreamConnection>.Isolated {
+        connectChannel(endpoint, timeout: settings.connectTimeout.timeAmount, metrics: metrics) { channel in
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(HTTPRequestEncoder())
             try sync.addHandler(ByteToMessageHandler(HTTPResponseDecoder(
@@ -176,13 +178,16 @@ final class UpstreamPool {
         }
     }
 
-    private func connectChannel(_ endpoint: ListenAddress, timeout: TimeAmount,
+    private func connectChannel(_ endpoint: ListenAddress, timeout: TimeAmount, metrics: TCPMetrics,
                                 initialize: @escaping @Sendable (any Channel) throws -> Void) -> EventLoopFuture<any Channel> {
         ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try initialize(channel) }
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ConnectionMetricsHandler(metrics: metrics))
+                    try initialize(channel)
+                }
             }
             .connect(host: endpoint.host, port: endpoint.port)
             .flatMapErrorThrowing { error in

@@ -1,0 +1,39 @@
+import NIOCore
+import WeftFilter
+import WeftTelemetry
+
+/// Counts requests and responses and records time-to-first-byte, per destination and route
+/// (`request_total`, `response_total`, `response_latency_ms`, `route_*`).
+///
+/// A request counts when it is sent upstream, or when it ends if the proxy answered it itself;
+/// its response counts once, when the exchange is over, with its classification: a failure is
+/// a 5xx, a gRPC call ending with a non-OK status (or none), or an exchange that broke off.
+struct MetricsFilter: HTTPFilter {
+    let metrics: MeshMetrics
+    let direction: TrafficDirection
+    let identity: ProxyIdentity
+
+    func onDispatch(_ target: UpstreamTarget, context: RequestContext) {
+        series(for: context).recordRequest()
+    }
+
+    func onComplete(_ outcome: ExchangeOutcome, context: RequestContext) {
+        let series = series(for: context)
+        if context.upstream == nil { series.recordRequest() }
+        let latencyMs = context.responseStartTime.map { Double(($0 - context.startTime).nanoseconds) / 1_000_000 }
+        switch outcome {
+        case .responded(let status):
+            series.recordResponse(status: status, grpcStatus: context.grpcStatus, isGRPC: context.isGRPC,
+                                  failed: false, latencyMs: latencyMs)
+        case .failed:
+            series.recordResponse(status: context.responseStatus?.code, grpcStatus: context.grpcStatus,
+                                  isGRPC: context.isGRPC, failed: true, latencyMs: latencyMs)
+        }
+    }
+
+    private func series(for context: RequestContext) -> HTTPTargetMetrics {
+        metrics.http(direction: direction, identity: identity,
+                     service: direction == .outbound ? context.upstream?.service : nil,
+                     route: context.route?.name)
+    }
+}

@@ -1,0 +1,50 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import Logging
+import NIOCore
+import NIOPosix
+import WeftTelemetry
+
+/// The tap API's gRPC server, on the proxy's own event loops.
+final class TapListener: Sendable {
+    private let server: GRPCServer<HTTP2ServerTransport.Posix>
+    private let serving: Task<Void, any Error>
+
+    private init(server: GRPCServer<HTTP2ServerTransport.Posix>, serving: Task<Void, any Error>) {
+        self.server = server
+        self.serving = serving
+    }
+
+    /// Serves the tap API; returns once it listens, throws ``TapListenerError`` if it cannot bind.
+    static func start(_ address: ListenAddress, hub: TapHub, group: any NIOCore.EventLoopGroup, logger: Logger) async throws -> TapListener {
+        let socket: GRPCNIOTransportCore.SocketAddress = address.host.contains(":")
+            ? .ipv6(host: address.host, port: address.port)
+            : .ipv4(host: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port)
+        let transport = HTTP2ServerTransport.Posix(
+            address: socket, transportSecurity: .plaintext,
+            eventLoopGroup: (group as? MultiThreadedEventLoopGroup) ?? .singletonMultiThreadedEventLoopGroup)
+        let server = GRPCServer(transport: transport, services: [TapService(hub: hub)])
+        let serving = Task { try await server.serve() }
+        do {
+            let bound = try await transport.listeningAddress
+            logger.info("listening", metadata: ["listener": "tap", "address": "\(bound)"])
+        } catch {
+            serving.cancel()
+            throw TapListenerError(address: address, reason: "\(error)")
+        }
+        return TapListener(server: server, serving: serving)
+    }
+
+    /// Stops accepting taps and ends the open ones (taps are endless streams: draining would never finish).
+    func stop() {
+        server.beginGracefulShutdown()
+        serving.cancel()
+    }
+}
+
+/// The tap listener could not start.
+struct TapListenerError: Error, CustomStringConvertible {
+    var address: ListenAddress
+    var reason: String
+    var description: String { "cannot listen for tap on \(address): \(reason)" }
+}
