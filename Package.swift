@@ -132,6 +132,10 @@ let package = Package(
             name: "weft",
             dependencies: [
                 "WeftProxyMain",
+                "WeftTapAPI",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -152,11 +156,12 @@ let package = Package(
         .testTarget(name: "WeftRegexTests", dependencies: ["WeftRegex"]),
         .testTarget(name: "WeftRoutingTests", dependencies: ["WeftRouting"]),
         .testTarget(name: "WeftFilterTests", dependencies: ["WeftFilter", "WeftFilterTesting"]),
-        .testTarget(name: "WeftFiltersTests", dependencies: ["WeftFilters", "WeftFilter", "WeftFilterTesting"]),
+        .testTarget(name: "WeftFiltersTests", dependencies: ["WeftFilters", "WeftFilter", "WeftFilterTesting", "WeftTelemetry"]),
+        .testTarget(name: "WeftTelemetryTests", dependencies: ["WeftTelemetry", "WeftFilter", "WeftRouting", "WeftRegex"]),
         .testTarget(
             name: "WeftProxyTests",
             dependencies: [
-                "WeftProxy", "WeftProxyMain", "WeftFilter", "WeftFilters",
+                "WeftProxy", "WeftProxyMain", "WeftFilter", "WeftFilters", "WeftTelemetry",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -171,7 +176,7 @@ let package = Package(
             path: "Tests/Plugins/HeaderRewriteTests"
         ),
         // Real processes over real sockets: weft-proxy with curl, Python's http.server and websockets.
-        .testTarget(name: "IntegrationTests", dependencies: ["weft-proxy"], exclude: ["Fixtures"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["weft-proxy", "weft"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -40,6 +40,7 @@ public struct FilterChain: Sendable {
 
     /// Runs `onRequestHead` from filter `start` on.
     public func requestHead(_ request: inout HTTPRequest, context: RequestContext, from start: Int = 0) -> HeadStep {
+        if start == 0 { context.recordRequest(request) }
         var index = start
         while index < filters.count {
             switch filters[index].onRequestHead(&request, context: context) {

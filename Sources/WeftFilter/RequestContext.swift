@@ -59,6 +59,8 @@ public final class RequestContext {
     public private(set) var grpcStatus: Int?
     /// Response body bytes sent to the client so far.
     public private(set) var responseBodyBytes = 0
+    /// The request head as the client sent it (before any filter rewrote it).
+    public private(set) var request: HTTPRequest?
     /// Whether the request is a gRPC call (`content-type: application/grpc…`).
     public let isGRPC: Bool
 
@@ -74,9 +76,12 @@ public final class RequestContext {
         self.startTime = startTime
     }
 
+    /// How many per-request values filters have stored (zero: no filter paid for storage).
+    public var storedValueCount: Int { values.count }
+
     /// A filter's own per-request value.
     public subscript<Key: RequestContextKey>(_ key: Key.Type) -> Key.Value? {
-        get { values[ObjectIdentifier(key)] as? Key.Value }
+        get { values.isEmpty ? nil : values[ObjectIdentifier(key)] as? Key.Value }
         set { values[ObjectIdentifier(key)] = newValue }
     }
 
@@ -87,6 +92,11 @@ public final class RequestContext {
     public func recordResponseStatus(_ status: HTTPResponse.Status, at time: NIODeadline = .now()) {
         responseStatus = status
         if responseStartTime == nil { responseStartTime = time }
+    }
+
+    /// Records the request head as received (the chain does this before the first filter runs).
+    public func recordRequest(_ head: HTTPRequest) {
+        request = head
     }
 
     /// Records where the request was sent.

@@ -139,6 +139,13 @@ public final class FilterHarness {
         return ResponseResult(response: response, body: chunks, trailers: trailers, localResponse: nil)
     }
 
+    /// Ends a request the way the proxy does once it is over; for one a filter answered, the
+    /// local response's status is recorded first.
+    public func complete(_ result: RequestResult, outcome: ExchangeOutcome) {
+        if let local = result.localResponse { result.context.recordResponseStatus(local.status) }
+        chain.complete(outcome, context: result.context)
+    }
+
     /// Ends the request with a failure (reset, upstream gone), as the proxy would.
     public func fail(_ reason: String, for context: RequestContext) {
         chain.complete(.failed(reason), context: context)

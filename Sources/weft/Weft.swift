@@ -1,13 +1,13 @@
 import ArgumentParser
 import WeftProxyMain
 
-/// The Weft CLI. It grows with the mesh: `up`, `stat`, `tap`, `install`, `inject` come later.
+/// The Weft CLI. It grows with the mesh: `up`, `stat`, `install`, `inject` come later.
 @main
 struct Weft: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weft",
         abstract: "Weft: a service mesh with a filter-chain proxy.",
-        subcommands: [Version.self, ProxyCommand.self])
+        subcommands: [Version.self, ProxyCommand.self, TapCommand.self])
 }
 
 struct Version: ParsableCommand {

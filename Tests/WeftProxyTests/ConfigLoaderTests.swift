@@ -30,15 +30,17 @@ import WeftProxyMain
     @Test func anEmptyConfigRunsTheDefaults() throws {
         let snapshot = try loader.load(text: "{}")
         #expect(snapshot.config.inbound.app == ListenAddress(host: "127.0.0.1", port: 8080))
-        #expect(snapshot.inboundChain.names == ["route"])
-        #expect(snapshot.inboundChain.allNames == ["protocol-detect", "route"], "protocol-detect runs by default")
+        #expect(snapshot.inboundChain.names == ["route", "metrics", "tap"])
+        #expect(snapshot.inboundChain.allNames == ["protocol-detect", "route", "metrics", "tap"], "detection, metrics and tap run by default")
+        #expect(snapshot.outboundChain.allNames == ["protocol-detect", "route", "metrics", "tap"])
+        #expect(snapshot.config.tap.address == ListenAddress(host: "127.0.0.1", port: 4190))
         #expect(snapshot.config.upstream.connectTimeout == .seconds(1))
         #expect(snapshot.config.shutdownGracePeriod == .seconds(30))
     }
 
     @Test func anUnknownTopLevelFieldIsRejectedWithItsLine() {
         let failure = error("admin:\n  address: 127.0.0.1:4191\nbackend:\n  - name: x\n")
-        #expect(failure?.description == "proxy.yaml:3: backend: unknown field 'backend'; expected one of: admin, backends, inbound, outbound, shutdownGracePeriod, upstream")
+        #expect(failure?.description == "proxy.yaml:3: backend: unknown field 'backend'; expected one of: admin, backends, identity, inbound, outbound, shutdownGracePeriod, tap, upstream")
     }
 
     @Test func aBadAddressNamesTheFieldAndLine() {
@@ -67,7 +69,32 @@ import WeftProxyMain
         let failure = error("inbound:\n  filters:\n    - name: retry\n")
         #expect(failure?.field == "inbound.filters[0]")
         #expect(failure?.line == 3)
-        #expect(failure?.message.contains("unknown filter; registered filters are: header-rewrite, protocol-detect, route") == true)
+        #expect(failure?.message.contains("unknown filter; registered filters are: header-rewrite, metrics, protocol-detect, route, tap") == true)
+    }
+
+    @Test func theTapListenerStaysOnLoopbackUnlessRemoteTapIsAllowed() throws {
+        let failure = error("tap:\n  address: 0.0.0.0:4190\n")
+        #expect(failure?.field == "tap.address")
+        #expect(failure?.line == 2)
+        #expect(failure?.message.contains("tap.allowRemote: true") == true)
+        _ = try loader.load(text: "tap: { address: 0.0.0.0:4190, allowRemote: true }")
+    }
+
+    @Test func identityComesFromConfigThenEnvironmentThenDefaults() throws {
+        let fromConfig = try loader.load(text: "identity: { namespace: emojivoto, workload: deploy/web, instance: web-1 }").identity
+        #expect(fromConfig == ProxyIdentity(namespace: "emojivoto", workload: WorkloadRef(kind: "deployment", name: "web"), instance: "web-1"))
+        let fromEnvironment = IdentityConfig().resolve(environment: ["WEFT_NAMESPACE": "shop", "WEFT_WORKLOAD": "sts/db", "WEFT_INSTANCE": "db-0"])
+        #expect(fromEnvironment == ProxyIdentity(namespace: "shop", workload: WorkloadRef(kind: "statefulset", name: "db"), instance: "db-0"))
+        let defaults = IdentityConfig().resolve(environment: [:])
+        #expect(defaults.namespace == "default" && defaults.workload == nil && !defaults.instance.isEmpty)
+        #expect(error("identity: { workload: 'deploy/' }")?.field == "identity.workload")
+    }
+
+    @Test func backendsMayNameTheWorkloadServingThem() throws {
+        let snapshot = try loader.load(text: "backends: [{ name: voting, namespace: emojivoto, workload: deploy/voting, endpoints: [127.0.0.1:8081] }]")
+        #expect(snapshot.backends["voting"]?.service == ServiceIdentity(service: "voting", namespace: "emojivoto",
+                                                                         workload: WorkloadRef(kind: "deployment", name: "voting")))
+        #expect(error("backends: [{ name: voting, workload: '/x' }]")?.field == "backends[0].workload")
     }
 
     @Test func inboundRoutesMayNameTheLocalApp() throws {

@@ -8,6 +8,7 @@ import Testing
 import WeftFilter
 import WeftFilters
 @testable import WeftProxy
+import WeftTelemetry
 
 /// A filter that waits on I/O (here, a timer) before deciding: `answer` paths get a 202 from the
 /// filter, every other request continues down the chain.
@@ -59,6 +60,7 @@ struct WaitThenDecideFactory: FilterFactory {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("weft-suspend-\(UUID().uuidString).yaml")
         try """
             admin: { address: 127.0.0.1:\(admin) }
+            tap: { enabled: false }
             inbound:
               address: 127.0.0.1:\(inbound)
               app: 127.0.0.1:9
@@ -67,10 +69,11 @@ struct WaitThenDecideFactory: FilterFactory {
             """.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
 
-        var registry = FilterRegistry.builtin()
+        let telemetry = Telemetry()
+        var registry = FilterRegistry.builtin(telemetry: telemetry)
         registry.register(WaitThenDecideFactory())
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let server = ProxyServer(configPath: file.path, registry: registry, logger: Logger(label: "test"), group: group, watchInterval: nil)
+        let server = ProxyServer(configPath: file.path, registry: registry, telemetry: telemetry, logger: Logger(label: "test"), group: group, watchInterval: nil)
         let services = ServiceGroup(configuration: .init(services: [.init(service: server)], logger: Logger(label: "test")))
         let running = Task { try await services.run() }
         for _ in 0..<100 where !server.isReady { try await Task.sleep(for: .milliseconds(20)) }

@@ -5,34 +5,34 @@ import WeftTelemetry
 
 /// Streams the events of matching requests to the open taps.
 ///
-/// While nobody taps, a request costs one atomic load (``TapHub/isActive``) and nothing else.
-/// A tap opened mid-request sees only requests that start after it.
+/// While nobody taps, a request costs one atomic load (``TapHub/isActive``, when it is sent
+/// upstream, or when it ends if the proxy answered it) and nothing else. Requests answered by
+/// an earlier filter (a route's 404, a filter's 403) are reported too, whole, when they end.
+/// A tap opened mid-request sees only requests sent after it.
 struct TapFilter: HTTPFilter {
     let hub: TapHub
     let redactedHeaders: Set<String>
 
-    func onRequestHead(_ request: inout HTTPRequest, context: RequestContext) -> FilterAction {
-        if hub.isActive {
-            context[TappedExchange.self] = TappedExchange(request: request)
-        }
-        return .continue
-    }
-
     func onDispatch(_ target: UpstreamTarget, context: RequestContext) {
-        guard let tapped = context[TappedExchange.self] else { return }
+        guard hub.isActive, let request = context.request else { return }
+        let tapped = TappedExchange(request: request)
+        context[TappedExchange.self] = tapped
         tapped.begin(hub: hub, context: context, redactedHeaders: redactedHeaders)
     }
 
     func onResponseHead(_ response: inout HTTPResponse, context: RequestContext) -> StreamAction {
-        guard let tapped = context[TappedExchange.self] else { return .continue }
-        tapped.responseStarted(status: response.status.code, context: context)
+        context[TappedExchange.self]?.responseStarted(status: response.status.code, context: context)
         return .continue
     }
 
     func onComplete(_ outcome: ExchangeOutcome, context: RequestContext) {
-        guard let tapped = context[TappedExchange.self] else { return }
-        if !tapped.begun {
+        let tapped: TappedExchange
+        if let dispatched = context[TappedExchange.self] {
+            tapped = dispatched
+        } else {
             // Answered by the proxy before it was sent anywhere: report it whole.
+            guard context.upstream == nil, hub.isActive, let request = context.request else { return }
+            tapped = TappedExchange(request: request)
             tapped.begin(hub: hub, context: context, redactedHeaders: redactedHeaders)
         }
         if !tapped.responseReported, let status = context.responseStatus {

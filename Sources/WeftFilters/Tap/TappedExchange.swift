@@ -11,7 +11,6 @@ final class TappedExchange: RequestContextKey {
     private let request: HTTPRequest
     private var subscriptions: [TapSubscription] = []
     private var eventContext: TapEvent.Context?
-    private(set) var begun = false
     private(set) var responseReported = false
 
     init(request: HTTPRequest) {
@@ -20,7 +19,6 @@ final class TappedExchange: RequestContextKey {
 
     /// Asks every tap whether it wants this request and sends the request event to those that do.
     func begin(hub: TapHub, context: RequestContext, redactedHeaders: Set<String>) {
-        begun = true
         let source = Self.describe(context.remoteAddress)
         let candidate = TappedRequest(direction: context.direction, request: request, source: source,
                                       upstream: context.upstream, route: context.route?.name)

@@ -28,6 +28,8 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var upgradeRequested = false
     private var headRequest = false
     private var keepAlive = true
+    /// The client half-closed: finish the request in flight, if any, then close.
+    private var clientInputClosed = false
 
     init(listener: ListenerContext) {
         self.listener = listener
@@ -81,6 +83,17 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     func channelReadComplete(context: ChannelHandlerContext) {
         exchange?.flushUpstream()
         context.fireChannelReadComplete()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case ChannelEvent.inputClosed = event else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        // The client sent its last byte (listeners allow half-closure for opaque TCP). An idle
+        // connection closes now; a request in flight still gets its response first.
+        clientInputClosed = true
+        if exchange == nil { context.close(promise: nil) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -153,7 +166,7 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
         // Cleared before writing `.end`: the pipelining handler may deliver the next request at once.
         if exchange === finished { exchange = nil }
         let end = wrapOutboundOut(.end(trailers.map(HTTPHeaders.init)))
-        if keepAlive && finished.requestEnded {
+        if keepAlive && finished.requestEnded && !clientInputClosed {
             context.writeAndFlush(end, promise: nil)
             resumeReadsIfPossible()
         } else {

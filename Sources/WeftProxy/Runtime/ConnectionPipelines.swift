@@ -32,5 +32,20 @@ enum ConnectionPipelines {
             }
         }
         try sync.addHandler(manager)
+        try sync.addHandler(CloseOnHalfClosure())
+    }
+}
+
+/// HTTP/2 has no half-closed connections: a client that shuts its side down is gone, so close
+/// (listeners allow half-closure only for opaque TCP's sake).
+final class CloseOnHalfClosure: ChannelInboundHandler {
+    typealias InboundIn = Never
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 }

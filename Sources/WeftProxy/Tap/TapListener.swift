@@ -27,7 +27,8 @@ final class TapListener: Sendable {
         let serving = Task { try await server.serve() }
         do {
             let bound = try await transport.listeningAddress
-            logger.info("listening", metadata: ["listener": "tap", "address": "\(bound)"])
+            let shown = bound.ipv4.map { "\($0.host):\($0.port)" } ?? bound.ipv6.map { "[\($0.host)]:\($0.port)" } ?? "\(bound)"
+            logger.info("listening", metadata: ["listener": "tap", "address": "\(shown)"])
         } catch {
             serving.cancel()
             throw TapListenerError(address: address, reason: "\(error)")

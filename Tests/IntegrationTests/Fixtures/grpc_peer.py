@@ -3,6 +3,8 @@
 
   grpc_peer.py server                 serves weft.test.Echo; prints "PORT <n>"
   grpc_peer.py client TARGET SCENARIO runs one scenario through TARGET; prints one JSON line
+  grpc_peer.py calls TARGET CODE=N,...  makes N unary calls ending with each status CODE
+                                        (OK, NOT_FOUND, ...); prints {"CODE": count seen, ...}
 
 Service weft.test.Echo:
   Echo     unary: returns the request; "status:<code>:<message>" aborts with that status
@@ -118,8 +120,27 @@ def client(target, scenario):
     print(json.dumps(result), flush=True)
 
 
+def calls(target, plan):
+    channel = grpc.insecure_channel(target)
+    echo = channel.unary_unary(f"/{SERVICE}/Echo")
+    seen = {}
+    for item in plan.split(","):
+        code, count = item.split("=")
+        request = b"hello" if code == "OK" else f"status:{code}:planned {code}".encode()
+        for _ in range(int(count)):
+            try:
+                echo(request, timeout=10)
+                got = "OK"
+            except grpc.RpcError as error:
+                got = error.code().name
+            seen[got] = seen.get(got, 0) + 1
+    print(json.dumps(seen), flush=True)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "server":
         serve()
+    elif sys.argv[1] == "calls":
+        calls(sys.argv[2], sys.argv[3])
     else:
         client(sys.argv[2], sys.argv[3])

@@ -59,6 +59,8 @@ final class ProxyUnderTest {
     let inbound: String
     let outbound: String
     let admin: String
+    /// The tap listener's address, when the config enables it.
+    private(set) var tap: String?
 
     private init(process: ChildProcess, configFile: URL, inbound: String, outbound: String, admin: String) {
         self.process = process
@@ -76,6 +78,7 @@ final class ProxyUnderTest {
         }
         var text = """
             admin: { address: 127.0.0.1:0 }
+            tap: { address: 127.0.0.1:0 }
             shutdownGracePeriod: 10s
             inbound:
               address: 127.0.0.1:0
@@ -101,6 +104,9 @@ final class ProxyUnderTest {
         let proxy = ProxyUnderTest(process: process, configFile: file, inbound: try await address("inbound"),
                                    outbound: try await address("outbound"), admin: try await address("admin"))
         _ = try await process.waitForOutput("weft-proxy ready")
+        if let match = process.output.firstMatch(of: /address=([0-9.]+:[0-9]+) listener=tap/) {
+            proxy.tap = String(match.1)
+        }
         return proxy
     }
 
@@ -111,6 +117,13 @@ final class ProxyUnderTest {
             throw TestFailure("/config is not JSON: \(result.stdout)")
         }
         return json
+    }
+
+    /// `/metrics`, the Prometheus text exposition.
+    func metrics() async throws -> String {
+        let result = try await run(Paths.curl, ["-s", "--max-time", "5", "http://\(admin)/metrics"])
+        guard result.status == 0 else { throw TestFailure("/metrics failed: \(result.stderr)") }
+        return result.stdout
     }
 
     /// Peak resident set size (VmHWM) in KiB.

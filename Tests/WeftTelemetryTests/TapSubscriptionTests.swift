@@ -1,0 +1,69 @@
+import HTTPTypes
+import Testing
+import WeftFilter
+import WeftRegex
+@testable import WeftTelemetry
+
+@Suite struct TapSubscriptionTests {
+    let scratch = MatchScratch()
+    let anyRequest = TappedRequest(direction: .inbound, request: HTTPRequest(method: .get, scheme: "http", authority: "a", path: "/"),
+                                   source: "", upstream: nil, route: nil)
+
+    func event(_ id: UInt64) -> TapEvent {
+        TapEvent(context: .init(id: id, direction: .inbound, source: "", destination: "", destinationService: nil, tls: false, route: nil),
+                 kind: .responseInit(status: 200, latencyMicros: 1))
+    }
+
+    @Test func theHubIsIdleUntilATapOpensAndAgainAfterTheLastCloses() {
+        let hub = TapHub()
+        #expect(!hub.isActive)
+        let first = hub.subscribe(.everything)
+        let second = hub.subscribe(.everything)
+        #expect(hub.isActive && hub.activeTaps == 2)
+        hub.unsubscribe(first)
+        #expect(hub.isActive)
+        hub.unsubscribe(second)
+        #expect(!hub.isActive)
+    }
+
+    @Test func maxRPSAdmitsAtMostThatManyRequestsInASecond() {
+        let hub = TapHub()
+        let tap = hub.subscribe(.everything, maxRPS: 5)
+        defer { hub.unsubscribe(tap) }
+        // 50 requests arrive at once (within one or two clock seconds): at most 5 per second pass.
+        let admitted = (0..<50).filter { _ in !hub.admit(anyRequest, scratch: scratch).isEmpty }.count
+        #expect(admitted >= 5 && admitted <= 10)
+    }
+
+    @Test func aSlowReaderLosesEventsButNeverBlocksTheSender() async {
+        let hub = TapHub()
+        let tap = hub.subscribe(.everything, bufferSize: 10)
+        defer { hub.unsubscribe(tap) }
+        let droppedBefore = hub.droppedEvents
+        for id in 0..<1_000 { tap.send(event(UInt64(id))) }   // returns at once, nobody reads
+        #expect(tap.takeDropped() == 990)
+        #expect(tap.takeDropped() == 0)
+        #expect(hub.droppedEvents - droppedBefore >= 990)
+        // The oldest events are the ones kept, in order.
+        var iterator = tap.events.makeAsyncIterator()
+        let first = await iterator.next()
+        #expect(first?.context.id == 0)
+    }
+
+    @Test func aLimitedTapEndsOnceItsRequestsAreOver() async {
+        let hub = TapHub()
+        let tap = hub.subscribe(.everything, limit: 2)
+        defer { hub.unsubscribe(tap) }
+        let first = hub.admit(anyRequest, scratch: scratch)
+        let second = hub.admit(anyRequest, scratch: scratch)
+        let third = hub.admit(anyRequest, scratch: scratch)
+        #expect(first.count == 1 && second.count == 1 && third.isEmpty)
+        tap.send(event(1))
+        tap.requestEnded()
+        tap.send(event(2))
+        tap.requestEnded()
+        var ids: [UInt64] = []
+        for await event in tap.events { ids.append(event.context.id) }   // ends: the limit's requests are over
+        #expect(ids == [1, 2])
+    }
+}
