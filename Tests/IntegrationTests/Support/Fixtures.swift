@@ -12,6 +12,12 @@ enum Paths {
         return packageRoot.appendingPathComponent(".build/debug/weft-proxy").path
     }
 
+    /// `WEFT_BIN`, or the debug build of the `weft` CLI.
+    static var weftBinary: String {
+        if let override = ProcessInfo.processInfo.environment["WEFT_BIN"] { return override }
+        return packageRoot.appendingPathComponent(".build/debug/weft").path
+    }
+
     static let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) }
         ?? (ProcessInfo.processInfo.environment["PYTHON"] ?? "python3")
     static let curl = "/usr/bin/curl"
@@ -124,6 +130,23 @@ final class ProxyUnderTest {
         let result = try await run(Paths.curl, ["-s", "--max-time", "5", "http://\(admin)/metrics"])
         guard result.status == 0 else { throw TestFailure("/metrics failed: \(result.stderr)") }
         return result.stdout
+    }
+
+    /// The value of an unlabelled gauge or counter in `/metrics`.
+    func metric(_ name: String) async throws -> Double? {
+        let text = try await metrics()
+        let line = text.split(separator: "\n").first { $0.hasPrefix(name + " ") }
+        return line.flatMap { Double($0.split(separator: " ")[1]) }
+    }
+
+    /// Waits until `/metrics` shows `count` open taps.
+    func waitForTaps(_ count: Int, timeout: Duration = .seconds(20)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await metric("weft_tap_active") == Double(count) { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestFailure("the proxy never had \(count) open taps")
     }
 
     /// Peak resident set size (VmHWM) in KiB.
