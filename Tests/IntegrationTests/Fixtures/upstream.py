@@ -38,6 +38,11 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def handle_expect_100(self):
+        answer = super().handle_expect_100()
+        self.wfile.flush()   # the 100 must leave now, not with the final response
+        return answer
+
     def send_json(self, status, payload):
         body = json.dumps(payload).encode()
         self.send_response(status)
