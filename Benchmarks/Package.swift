@@ -24,6 +24,7 @@ let package = Package(
                 .product(name: "WeftRouting", package: "weft"),
                 .product(name: "WeftFilter", package: "weft"),
                 .product(name: "WeftFilters", package: "weft"),
+                .product(name: "WeftTelemetry", package: "weft"),
                 .product(name: "WeftHeaderRewrite", package: "weft"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -19,8 +19,9 @@ import WeftProxyMain
 
     @Test func theShippedExampleConfigIsValid() throws {
         let snapshot = try loader.load(path: Self.repositoryRoot.appendingPathComponent("config/proxy.yaml").path)
-        #expect(snapshot.inboundChain.allNames == ["protocol-detect", "route", "header-rewrite"])
-        #expect(snapshot.outboundChain.names == ["route", "header-rewrite"])
+        #expect(snapshot.inboundChain.allNames == ["protocol-detect", "route", "header-rewrite", "metrics", "tap"])
+        #expect(snapshot.outboundChain.names == ["route", "header-rewrite", "metrics", "tap"])
+        #expect(snapshot.identity.workload == WorkloadRef(kind: "deployment", name: "demo-app"))
         #expect(snapshot.config.inbound.address == ListenAddress(host: "127.0.0.1", port: 4143))
         #expect(snapshot.config.outbound.address.port == 4140)
         #expect(snapshot.config.admin.address.port == 4191)

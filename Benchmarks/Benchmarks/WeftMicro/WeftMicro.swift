@@ -8,6 +8,7 @@ import WeftFilters
 import WeftHeaderRewrite
 import WeftRegex
 import WeftRouting
+import WeftTelemetry
 import Yams
 
 /// Route tables of `count` PCRE2 path rules (`/service-N/items/(?<id>[0-9]+)`).
@@ -96,6 +97,42 @@ let benchmarks: @Sendable () -> Void = {
             var head = request(path: "/service-9/items/42")
             blackHole(routeOnly.requestHead(&head, context: requestContext))
         }
+    }
+
+    // Observability filters: one whole request each (dispatch, response head, complete).
+    let telemetry = Telemetry()
+    let observed = FilterRegistry.builtin(telemetry: telemetry)
+    let target = UpstreamTarget(endpoint: "10.0.0.7:8080", service: ServiceIdentity(service: "svc", namespace: "emojivoto"))
+    func runWholeRequest(_ chain: FilterChain) {
+        let requestContext = RequestContext(direction: .outbound, eventLoop: loop, remoteAddress: nil, matchScratch: scratch)
+        var head = request(path: "/service-9/items/42")
+        blackHole(chain.requestHead(&head, context: requestContext))
+        chain.dispatch(to: target, context: requestContext)
+        var response = HTTPResponse(status: .ok)
+        blackHole(chain.responseHead(&response, context: requestContext))
+        chain.complete(.responded(status: 200), context: requestContext)
+    }
+    let bare = FilterChain(names: [], filters: [])
+    Benchmark("Filter: none (baseline for the observability filters), whole request") { benchmark in
+        for _ in benchmark.scaledIterations { runWholeRequest(bare) }
+    }
+    let metricsChain = try! observed.makeChain([FilterSpec(name: "metrics")], context: context)
+    Benchmark("Filter: metrics, whole request") { benchmark in
+        for _ in benchmark.scaledIterations { runWholeRequest(metricsChain) }
+    }
+    let tapChain = try! observed.makeChain([FilterSpec(name: "tap")], context: context)
+    Benchmark("Filter: tap, whole request, nobody tapping") { benchmark in
+        for _ in benchmark.scaledIterations { runWholeRequest(tapChain) }
+    }
+    Benchmark("Filter: tap, whole request, one tapper matching nothing") { benchmark in
+        let tap = telemetry.tap.subscribe(.path(.prefix("/elsewhere")))
+        defer { telemetry.tap.unsubscribe(tap) }
+        for _ in benchmark.scaledIterations { runWholeRequest(tapChain) }
+    }
+    Benchmark("Filter: tap, whole request, one tapper matching all (3 events queued)") { benchmark in
+        let tap = telemetry.tap.subscribe(.everything, maxRPS: .max, bufferSize: 1 << 30)
+        defer { telemetry.tap.unsubscribe(tap) }
+        for _ in benchmark.scaledIterations { runWholeRequest(tapChain) }
     }
 
     let detect = try! registry.makeConnectionFilter(FilterSpec(name: "protocol-detect"), context: context)
