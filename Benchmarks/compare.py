@@ -6,7 +6,13 @@ core 1. The upstream is nginx serving a fixed small body (HTTP/1.1 and h2c). Eac
 to it over keep-alive connections, configured as its maintainers recommend:
   - nginx:   upstream { keepalive } + proxy_http_version 1.1 + Connection ""
   - HAProxy: mode http + http-reuse always, nbthread 1
-  - weft:    weft-proxy --threads 1 with its full default chain (protocol-detect, route)
+  - weft:    weft-proxy --threads 1 with its full default chain (protocol-detect, route, metrics, tap)
+  - weft-bare: the same without the observability filters (protocol-detect, route): what metrics
+             and an idle tap cost
+  - weft+tap: weft with a `weft tap` attached that matches everything (max-rps unbounded) and
+             reads as fast as it can: what tapping every request costs
+  - weft+stuck-tap: the same tapper stopped (SIGSTOP): a tapper that stops reading must not cost
+             more than one that reads
 Loads: wrk (HTTP/1.1 keep-alive) open-loop for throughput and paced for latency; h2load (HTTP/2,
 many streams) open for throughput and with --rps for latency. Prints one table with ratios against
 nginx and HAProxy from this same run, and writes it as JSON.
@@ -160,17 +166,38 @@ backend app
     return process, h1, h2
 
 
-def start_weft(workdir, binary, upstream):
-    port, admin, outbound = free_port(), free_port(), free_port()
-    path = f"{workdir}/weft-{upstream}.yaml"
+def start_weft(workdir, binary, upstream, filters=None):
+    """weft-proxy in front of `upstream`; `filters` replaces the default inbound chain."""
+    port, admin, outbound, tap = free_port(), free_port(), free_port(), free_port()
+    path = f"{workdir}/weft-{upstream}-{port}.yaml"
+    chain = f", filters: [{', '.join('{ name: %s }' % name for name in filters)}]" if filters else ""
     open(path, "w").write(f"""
 admin: {{ address: 127.0.0.1:{admin} }}
-inbound: {{ address: 127.0.0.1:{port}, app: 127.0.0.1:{upstream} }}
+tap: {{ address: 127.0.0.1:{tap} }}
+inbound: {{ address: 127.0.0.1:{port}, app: 127.0.0.1:{upstream}{chain} }}
 outbound: {{ address: 127.0.0.1:{outbound} }}
 """)
     process = Process("weft", [binary, "--config", path, "--threads", "1", "--no-watch", "--log-level", "warning"], pin=CORE_PROXY)
     wait_for_port(port)
+    wait_for_port(tap)
+    process.tap_port = tap
     return process, port
+
+
+def start_tapper(cli, tap_port, stuck):
+    """`weft tap` matching everything; a stuck one is stopped and reads nothing while the load runs."""
+    tapper = subprocess.Popen(["taskset", "-c", str(CORE_LOAD), cli, "tap", "--proxy", f"127.0.0.1:{tap_port}", "--max-rps", "1000000"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1)
+    if stuck:
+        os.kill(tapper.pid, signal.SIGSTOP)
+    return tapper
+
+
+def stop_tapper(tapper):
+    os.kill(tapper.pid, signal.SIGCONT)
+    tapper.kill()
+    tapper.wait()
 
 
 WRK_PERCENTILES = """
@@ -272,6 +299,7 @@ def idle_connections_rss(process, port, count):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--weft", required=True)
+    parser.add_argument("--weft-cli", required=True, help="the weft CLI (for the stuck-tapper run)")
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--paced-rps", type=int, default=2000)
@@ -289,12 +317,15 @@ def main():
         haproxy, haproxy_h1, haproxy_h2 = start_haproxy(workdir, up_h1)
         weft_h1, weft_h1_port = start_weft(workdir, args.weft, up_h1)
         weft_h2, weft_h2_port = start_weft(workdir, args.weft, up_h2)
-        processes += [nginx, haproxy, weft_h1, weft_h2]
+        weft_bare, weft_bare_port = start_weft(workdir, args.weft, up_h1, filters=["protocol-detect", "route"])
+        weft_bare.name = "weft-bare"
+        processes += [nginx, haproxy, weft_h1, weft_h2, weft_bare]
         time.sleep(0.5)
         memory = {"weft_idle_rss_mb": weft_h1.rss_kib() / 1024}
 
         d, c = args.duration, args.connections
-        targets_h1 = [("direct", None, up_h1), ("weft", weft_h1, weft_h1_port), ("nginx", nginx, nginx_h1), ("haproxy", haproxy, haproxy_h1)]
+        targets_h1 = [("direct", None, up_h1), ("weft", weft_h1, weft_h1_port), ("weft-bare", weft_bare, weft_bare_port),
+                      ("nginx", nginx, nginx_h1), ("haproxy", haproxy, haproxy_h1)]
         targets_h2 = [("direct", None, up_h2), ("weft", weft_h2, weft_h2_port), ("nginx", nginx, nginx_h2), ("haproxy", haproxy, haproxy_h2)]
         rows = []
         for name, process, port in targets_h1:  # warm up every path once
@@ -304,6 +335,14 @@ def main():
         check_alive(processes)
         for name, process, port in targets_h1:
             rows.append({"load": f"http1 paced {args.paced_rps}/s (wrk)", **measure(name, process, lambda: run_wrk(port, c, d, args.paced_rps))})
+        for label, stuck in (("weft+tap", False), ("weft+stuck-tap", True)):
+            tapper = start_tapper(args.weft_cli, weft_h1.tap_port, stuck)
+            try:
+                rows.append({"load": f"http1 paced {args.paced_rps}/s (wrk)",
+                             **measure(label, weft_h1, lambda: run_wrk(weft_h1_port, c, d, args.paced_rps))})
+                rows.append({"load": "http1 open (wrk)", **measure(label, weft_h1, lambda: run_wrk(weft_h1_port, c, d))})
+            finally:
+                stop_tapper(tapper)
         for name, process, port in targets_h2:
             rows.append({"load": "http2 open (h2load -c4 -m25)", **measure(name, process, lambda: run_h2load(port, 4, 25, d))})
         for name, process, port in targets_h2:

@@ -14,4 +14,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 swift build -c release --product weft-proxy --scratch-path .build-release
-exec python3 Benchmarks/compare.py --weft .build-release/release/weft-proxy "$@"
+swift build -c release --product weft --scratch-path .build-release
+exec python3 Benchmarks/compare.py --weft .build-release/release/weft-proxy --weft-cli .build-release/release/weft "$@"

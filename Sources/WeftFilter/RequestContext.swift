@@ -64,7 +64,7 @@ public final class RequestContext {
     /// Whether the request is a gRPC call (`content-type: application/grpc…`).
     public let isGRPC: Bool
 
-    private var values: [ObjectIdentifier: Any] = [:]
+    @usableFromInline var values: [ObjectIdentifier: Any] = [:]
 
     public init(direction: TrafficDirection, eventLoop: any EventLoop, remoteAddress: SocketAddress?,
                 matchScratch: MatchScratch = MatchScratch(), startTime: NIODeadline = .now(), isGRPC: Bool = false) {
@@ -79,7 +79,9 @@ public final class RequestContext {
     /// How many per-request values filters have stored (zero: no filter paid for storage).
     public var storedValueCount: Int { values.count }
 
-    /// A filter's own per-request value.
+    /// A filter's own per-request value. Inlinable so it is specialized in the filter's module
+    /// (a request with no stored values pays one emptiness check).
+    @inlinable
     public subscript<Key: RequestContextKey>(_ key: Key.Type) -> Key.Value? {
         get { values.isEmpty ? nil : values[ObjectIdentifier(key)] as? Key.Value }
         set { values[ObjectIdentifier(key)] = newValue }

@@ -171,7 +171,7 @@ enum TapLine {
             if !end.error.isEmpty { line += " error=\"\(end.error)\"" }
             return line
         case .dropped(let dropped):
-            return "dropped \(dropped.events) events: this terminal read too slowly (traffic was not slowed)"
+            return "dropped \(dropped.requests) requests and \(dropped.events) events: this tap read too slowly (traffic was not slowed)"
         case nil:
             return "unknown event"
         }

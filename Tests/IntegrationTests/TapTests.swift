@@ -107,7 +107,7 @@ extension Integration {
             #expect(rss < 200_000_000, "RSS \(rss) with a stuck tapper")
             if dropped > 0 {
                 tapper.signal(SIGCONT)
-                _ = try await tapper.waitForOutput("dropped \\d+ events")
+                _ = try await tapper.waitForOutput("dropped \\d+ requests and \\d+ events")
             }
         }
 

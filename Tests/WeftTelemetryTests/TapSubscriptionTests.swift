@@ -41,13 +41,20 @@ import WeftRegex
         defer { hub.unsubscribe(tap) }
         let droppedBefore = hub.droppedEvents
         for id in 0..<1_000 { tap.send(event(UInt64(id))) }   // returns at once, nobody reads
-        #expect(tap.takeDropped() == 990)
-        #expect(tap.takeDropped() == 0)
+        #expect(tap.takeDropped().events == 990)
+        #expect(tap.takeDropped().events == 0)
         #expect(hub.droppedEvents - droppedBefore >= 990)
-        // The oldest events are the ones kept, in order.
+        // While the buffer is full, new requests are not observed for this tap at all.
+        #expect(hub.admit(anyRequest, scratch: scratch).isEmpty)
+        #expect(tap.takeDropped().requests == 1)
+        // The oldest events are the ones kept, in order; once the reader catches up, requests are observed again.
         var iterator = tap.events.makeAsyncIterator()
-        let first = await iterator.next()
-        #expect(first?.context.id == 0)
+        for expected in 0..<10 {
+            let event = await iterator.next()
+            #expect(event?.context.id == UInt64(expected))
+            tap.delivered()
+        }
+        #expect(hub.admit(anyRequest, scratch: scratch).count == 1)
     }
 
     @Test func aLimitedTapEndsOnceItsRequestsAreOver() async {

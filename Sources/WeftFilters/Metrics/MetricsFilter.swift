@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 import WeftFilter
 import WeftTelemetry
 
@@ -12,6 +13,15 @@ struct MetricsFilter: HTTPFilter {
     let metrics: MeshMetrics
     let direction: TrafficDirection
     let identity: ProxyIdentity
+    /// This chain's series by destination and route: direction and identity are fixed per
+    /// chain, so the key hashes two short strings rather than the whole label set.
+    private let series = SeriesCache()
+
+    init(metrics: MeshMetrics, direction: TrafficDirection, identity: ProxyIdentity) {
+        self.metrics = metrics
+        self.direction = direction
+        self.identity = identity
+    }
 
     func onDispatch(_ target: UpstreamTarget, context: RequestContext) {
         series(for: context).recordRequest()
@@ -32,8 +42,23 @@ struct MetricsFilter: HTTPFilter {
     }
 
     private func series(for context: RequestContext) -> HTTPTargetMetrics {
-        metrics.http(direction: direction, identity: identity,
-                     service: direction == .outbound ? context.upstream?.service : nil,
-                     route: context.route?.name)
+        let service = direction == .outbound ? context.upstream?.service : nil
+        let key = SeriesCache.Key(service: service, route: context.route?.name)
+        return series.entries.withLock { entries in
+            if let known = entries[key] { return known }
+            let made = metrics.http(direction: direction, identity: identity, service: service, route: key.route)
+            entries[key] = made
+            return made
+        }
     }
+}
+
+/// One chain's series, by destination and route.
+final class SeriesCache: Sendable {
+    struct Key: Hashable {
+        var service: ServiceIdentity?
+        var route: String?
+    }
+
+    let entries = Mutex<[Key: HTTPTargetMetrics]>([:])
 }

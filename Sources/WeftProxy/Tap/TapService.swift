@@ -25,10 +25,12 @@ struct TapService: Weft_Tap_V1_Tap.SimpleServiceProtocol {
             extractHeaders: request.extractHeaders)
         defer { hub.unsubscribe(subscription) }
         for await event in subscription.events {
+            subscription.delivered()
             let dropped = subscription.takeDropped()
-            if dropped > 0 {
+            if dropped.events > 0 || dropped.requests > 0 {
                 var report = Weft_Tap_V1_TapEvent()
-                report.dropped.events = UInt64(dropped)
+                report.dropped.events = UInt64(dropped.events)
+                report.dropped.requests = UInt64(dropped.requests)
                 try await response.write(report)
             }
             try await response.write(Weft_Tap_V1_TapEvent(event))

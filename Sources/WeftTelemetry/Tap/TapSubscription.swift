@@ -4,8 +4,10 @@ import WeftRegex
 
 /// One open tap: its predicate, its limits and its bounded event buffer.
 ///
-/// Traffic never waits for a tapper: events go into a buffer of fixed size, and when the reader
-/// falls behind new events are dropped, counted, and reported in the stream as ``TapEvent/Kind/dropped(count:)``.
+/// Traffic never waits for a tapper: events go into a buffer of fixed size. While the reader is
+/// behind (the buffer full), new requests are not observed for it at all (so a stuck tapper costs
+/// about what an idle one does), and events of requests already observed are dropped; both are
+/// counted and reported in the stream (see ``takeDropped()``).
 public final class TapSubscription: Sendable {
     public let id: UInt64
     public let predicate: TapPredicate
@@ -18,7 +20,11 @@ public final class TapSubscription: Sendable {
 
     private let continuation: AsyncStream<TapEvent>.Continuation
     private let state = Mutex(State())
-    private let dropped = Atomic<Int>(0)
+    private let bufferSize: Int
+    /// Events queued and not yet taken by the reader.
+    private let pending = Atomic<Int>(0)
+    private let droppedEvents = Atomic<Int>(0)
+    private let droppedRequests = Atomic<Int>(0)
 
     private struct State {
         var windowStart: UInt64 = 0
@@ -34,17 +40,28 @@ public final class TapSubscription: Sendable {
         self.maxRPS = max(1, maxRPS)
         self.limit = limit
         self.extractHeaders = extractHeaders.map { $0.lowercased() }
+        self.bufferSize = max(1, bufferSize)
         (events, continuation) = AsyncStream.makeStream(of: TapEvent.self, bufferingPolicy: .bufferingOldest(max(1, bufferSize)))
     }
 
-    /// Events dropped so far and not yet reported; resets the count.
-    public func takeDropped() -> Int {
-        dropped.exchange(0, ordering: .relaxed)
+    /// Events and requests lost so far and not yet reported; resets the counts.
+    public func takeDropped() -> (events: Int, requests: Int) {
+        (droppedEvents.exchange(0, ordering: .relaxed), droppedRequests.exchange(0, ordering: .relaxed))
+    }
+
+    /// The reader took one event off the buffer (call once per event read from ``events``).
+    public func delivered() {
+        pending.subtract(1, ordering: .relaxed)
     }
 
     /// Whether this tap observes `request`: it must match, fit in this second's rate, and in the limit.
     func admits(_ request: TappedRequest, scratch: MatchScratch) -> Bool {
         guard predicate.matches(request, scratch: scratch) else { return false }
+        if pending.load(ordering: .relaxed) >= bufferSize {
+            droppedRequests.add(1, ordering: .relaxed)
+            TapSubscription.globalDropped.add(3, ordering: .relaxed)   // its request, response and end events
+            return false
+        }
         let second = DispatchTime.now().uptimeNanoseconds / 1_000_000_000
         return state.withLock { state in
             guard !state.finished else { return false }
@@ -63,9 +80,16 @@ public final class TapSubscription: Sendable {
 
     /// Queues an event without waiting; counts it as dropped when the buffer is full.
     public func send(_ event: TapEvent) {
-        if case .dropped = continuation.yield(event) {
-            dropped.add(1, ordering: .relaxed)
+        switch continuation.yield(event) {
+        case .enqueued:
+            pending.add(1, ordering: .relaxed)
+        case .dropped:
+            droppedEvents.add(1, ordering: .relaxed)
             TapSubscription.globalDropped.add(1, ordering: .relaxed)
+        case .terminated:
+            break
+        @unknown default:
+            break
         }
     }
 

@@ -494,13 +494,16 @@ public nonisolated struct Weft_Tap_V1_ResponseEnd: Sendable {
   fileprivate var _grpcStatus: UInt32? = nil
 }
 
-/// Events this tap lost since the last report, because its reader was too slow.
+/// What this tap lost since the last report because its reader was too slow: events that did not
+/// fit its buffer, and requests not observed at all while the buffer was full.
 public nonisolated struct Weft_Tap_V1_Dropped: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var events: UInt64 = 0
+
+  public var requests: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1344,7 +1347,7 @@ nonisolated extension Weft_Tap_V1_ResponseEnd: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Weft_Tap_V1_Dropped: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Dropped"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}events\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}events\0\u{1}requests\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1353,6 +1356,7 @@ nonisolated extension Weft_Tap_V1_Dropped: SwiftProtobuf.Message, SwiftProtobuf.
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.events) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.requests) }()
       default: break
       }
     }
@@ -1362,11 +1366,15 @@ nonisolated extension Weft_Tap_V1_Dropped: SwiftProtobuf.Message, SwiftProtobuf.
     if self.events != 0 {
       try visitor.visitSingularUInt64Field(value: self.events, fieldNumber: 1)
     }
+    if self.requests != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requests, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Weft_Tap_V1_Dropped, rhs: Weft_Tap_V1_Dropped) -> Bool {
     if lhs.events != rhs.events {return false}
+    if lhs.requests != rhs.requests {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
