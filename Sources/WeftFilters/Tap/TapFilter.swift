@@ -16,8 +16,10 @@ struct TapFilter: HTTPFilter {
     func onDispatch(_ target: UpstreamTarget, context: RequestContext) {
         guard hub.isActive, let request = context.request else { return }
         let tapped = TappedExchange(request: request)
-        context[TappedExchange.self] = tapped
-        tapped.begin(hub: hub, context: context, redactedHeaders: redactedHeaders)
+        // Kept only when some tap observes the request: the others cost no per-request storage.
+        if tapped.begin(hub: hub, context: context, redactedHeaders: redactedHeaders) {
+            context[TappedExchange.self] = tapped
+        }
     }
 
     func onResponseHead(_ response: inout HTTPResponse, context: RequestContext) -> StreamAction {

@@ -17,13 +17,15 @@ final class TappedExchange: RequestContextKey {
         self.request = request
     }
 
-    /// Asks every tap whether it wants this request and sends the request event to those that do.
-    func begin(hub: TapHub, context: RequestContext, redactedHeaders: Set<String>) {
+    /// Asks every tap whether it wants this request and sends the request event to those that do;
+    /// whether any did.
+    @discardableResult
+    func begin(hub: TapHub, context: RequestContext, redactedHeaders: Set<String>) -> Bool {
         let source = Self.describe(context.remoteAddress)
         let candidate = TappedRequest(direction: context.direction, request: request, source: source,
                                       upstream: context.upstream, route: context.route?.name)
         subscriptions = hub.admit(candidate, scratch: context.matchScratch)
-        guard !subscriptions.isEmpty else { return }
+        guard !subscriptions.isEmpty else { return false }
         let eventContext = TapEvent.Context(
             id: hub.makeRequestID(), direction: context.direction, source: source,
             destination: context.upstream?.endpoint ?? "", destinationService: context.upstream?.service,
@@ -41,6 +43,7 @@ final class TappedExchange: RequestContextKey {
                 method: request.method.rawValue, scheme: request.scheme, authority: request.authority,
                 path: request.path, headers: headers, timestampMicros: UInt64(max(0, startedAt * 1e6)))))
         }
+        return true
     }
 
     func responseStarted(status: Int, context: RequestContext) {
