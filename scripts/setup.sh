@@ -2,7 +2,7 @@
 # Installs what building and testing Weft needs on a fresh Debian machine, only when missing.
 set -euo pipefail
 
-apt_packages=(libpcre2-dev curl python3 python3-pip nghttp2-client nghttp2-server iproute2 nginx openssl prometheus)
+apt_packages=(libpcre2-dev curl python3 python3-pip nghttp2-client nghttp2-server iproute2 nginx openssl prometheus netcat-openbsd)
 missing=()
 for package in "${apt_packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -79,6 +79,25 @@ extension Integration {
             #expect(String(decoding: raw.suffix(40), as: UTF8.self).contains("x-checksum: done"))
         }
 
+        @Test func pipelinedRequestsAreAnsweredInOrderOnOneConnection() async throws {
+            let upstream = try await PythonUpstream.start()
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: upstream.address))
+            defer { proxy.stop() }
+            // Four requests in one write, the last one with a body and `Connection: close`.
+            let requests = "GET /echo/1 HTTP/1.1\r\nHost: a\r\n\r\n" + "GET /status/503 HTTP/1.1\r\nHost: a\r\n\r\n"
+                + "GET /echo/3 HTTP/1.1\r\nHost: a\r\n\r\n"
+                + "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
+            let answer = try rawExchange(proxy.inbound, Array(requests.utf8))
+            let statuses = answer.matches(of: /HTTP\/1\.1 \d{3}/).map { String(answer[$0.range]) }
+            #expect(statuses == ["HTTP/1.1 200", "HTTP/1.1 503", "HTTP/1.1 200", "HTTP/1.1 200"], "\(answer)")
+            let first = try #require(answer.range(of: #""path": "/echo/1""#)), third = try #require(answer.range(of: #""path": "/echo/3""#))
+            #expect(first.lowerBound < third.lowerBound)
+            #expect(answer.contains(#""bytes": 5"#))
+            // A client that half-closes right after pipelining still gets every answer.
+            let halfClosed = try await run("/bin/sh", ["-c", "printf 'GET /echo/a HTTP/1.1\\r\\nHost: a\\r\\n\\r\\nGET /echo/b HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n' | nc -N 127.0.0.1 \(proxy.inbound.split(separator: ":")[1])"])
+            #expect(halfClosed.stdout.matches(of: /HTTP\/1\.1 200/).count == 2, "\(halfClosed.stdout)")
+        }
+
         @Test func expectContinueGetsTheUpstreams100BeforeTheBodyIsSent() async throws {
             let upstream = try await PythonUpstream.start()
             let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: upstream.address))

@@ -8,9 +8,12 @@ import WeftRegex
 
 /// The last handler of every client HTTP/1.1 connection, inbound or outbound.
 ///
-/// One request is in flight at a time (NIO's pipelining handler queues the next), driven by an
-/// ``Exchange``. This handler adapts HTTP/1.1 to the exchange's version-free model: it converts
-/// heads, owns keep-alive and framing decisions, and withholds reads while the exchange says so.
+/// One request is in flight at a time, driven by an ``Exchange``. This handler adapts HTTP/1.1 to
+/// the exchange's version-free model: it converts heads, owns keep-alive and framing decisions,
+/// and withholds reads while the exchange says so. Pipelined requests (sent before the previous
+/// response) are queued and served in order; reading stops only while some are queued, so the
+/// usual request-response-request flow never toggles the socket's read interest (two `epoll_ctl`
+/// calls per request with NIO's pipelining handler, which withholds reads during every response).
 final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Downstream {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
@@ -30,16 +33,24 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var keepAlive = true
     /// The client half-closed: finish the request in flight, if any, then close.
     private var clientInputClosed = false
+    /// The server is draining: finish the request in flight, if any, then close.
+    private var quiescing = false
+    /// Whether the exchange in flight has received its whole request.
+    private var inFlightRequestEnded = false
+    /// Parts of requests that arrived while an earlier one was still being answered, in order.
+    private var pipelined = CircularBuffer<HTTPServerRequestPart>()
+    /// Cached once: `ChannelHandlerContext.remoteAddress` is a `getpeername` call each time.
+    private(set) var remoteAddress: SocketAddress?
 
     init(listener: ListenerContext) {
         self.listener = listener
     }
 
-    var remoteAddress: SocketAddress? { context?.remoteAddress }
     var isWritable: Bool { context?.channel.isWritable ?? false }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        remoteAddress = context.channel.remoteAddress
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -49,13 +60,23 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     // MARK: Client → proxy
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        if !pipelined.isEmpty || (exchange != nil && inFlightRequestEnded) {
+            pipelined.append(part)
+            return
+        }
+        handle(part, context: context)
+    }
+
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head):
             guard exchange == nil else {
                 listener.logger.error("request head arrived while another request was in flight; closing")
                 context.close(promise: nil)
                 return
             }
+            inFlightRequestEnded = false
             clientVersion = head.version
             clientKeepAlive = head.isKeepAlive
             headRequest = head.method == .HEAD
@@ -76,8 +97,21 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
         case .body(let body):
             exchange?.requestBody(body)
         case .end(let trailers):
+            inFlightRequestEnded = true
             exchange?.requestEnd(trailers.map { HTTPFields($0, splitCookie: false) })
         }
+    }
+
+    /// Serves queued pipelined parts until one starts a request that is not over yet.
+    private func drainPipelined() {
+        guard let context else { return }
+        var handled = false
+        while !pipelined.isEmpty, exchange == nil || !inFlightRequestEnded {
+            handle(pipelined.removeFirst(), context: context)
+            handled = true
+        }
+        if handled { exchange?.flushUpstream() }
+        resumeReadsIfPossible()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -86,6 +120,12 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            // Draining: an idle connection closes now; one with a request in flight after its response.
+            quiescing = true
+            if exchange == nil { context.close(promise: nil) }
+            return
+        }
         guard case ChannelEvent.inputClosed = event else {
             context.fireUserInboundEventTriggered(event)
             return
@@ -93,7 +133,7 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
         // The client sent its last byte (listeners allow half-closure for opaque TCP). An idle
         // connection closes now; a request in flight still gets its response first.
         clientInputClosed = true
-        if exchange == nil { context.close(promise: nil) }
+        if exchange == nil && pipelined.isEmpty { context.close(promise: nil) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -120,13 +160,13 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func read(context: ChannelHandlerContext) {
-        if readGate.admits(holding: exchange?.holdsClientReads == true) { context.read() }
+        if readGate.admits(holding: exchange?.holdsClientReads == true || !pipelined.isEmpty) { context.read() }
     }
 
     // MARK: Proxy → client (Downstream)
 
     func resumeReadsIfPossible() {
-        guard exchange?.holdsClientReads != true else { return }
+        guard exchange?.holdsClientReads != true, pipelined.isEmpty else { return }
         if readGate.releases() { context?.read() }
     }
 
@@ -139,7 +179,7 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
         }
         let bodyless = headRequest || response.status.code == 204 || response.status.code == 304
         // A request that asked to upgrade stopped the HTTP decoder: without 101 the connection cannot go on.
-        keepAlive = clientKeepAlive && !upgradeRequested
+        keepAlive = clientKeepAlive && !upgradeRequested && !quiescing
         if clientVersion.minor == 0 {
             head.version = .http1_0
             // An HTTP/1.0 client cannot read chunked framing: without a length the body ends at close.
@@ -163,13 +203,14 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// wanted keep-alive and the whole request was read.
     func finishResponse(_ trailers: HTTPFields?, for finished: Exchange) {
         guard let context else { return }
-        // Cleared before writing `.end`: the pipelining handler may deliver the next request at once.
         if exchange === finished { exchange = nil }
         let end = wrapOutboundOut(.end(trailers.map(HTTPHeaders.init)))
-        if keepAlive && finished.requestEnded && !clientInputClosed {
+        // A client that half-closed after pipelining still gets every queued answer.
+        if keepAlive && finished.requestEnded && !(clientInputClosed && pipelined.isEmpty) && !quiescing {
             context.writeAndFlush(end, promise: nil)
-            resumeReadsIfPossible()
+            drainPipelined()
         } else {
+            pipelined.removeAll()
             context.writeAndFlush(end).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }

@@ -5,10 +5,11 @@ import NIOHTTPTypesHTTP2
 
 /// The pipelines a detected connection gets.
 enum ConnectionPipelines {
-    /// HTTP/1.1: NIO's codec with pipelining assistance, the error responder, one exchange at a time.
+    /// HTTP/1.1: NIO's codec, the error responder, one exchange at a time (the downstream handler
+    /// queues pipelined requests itself and handles drain).
     static func addHTTP1(to channel: any Channel, listener: ListenerContext) throws {
         let sync = channel.pipeline.syncOperations
-        try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
+        try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
         try sync.addHandler(HTTPErrorResponder(logger: listener.logger))
         try sync.addHandler(HTTP1DownstreamHandler(listener: listener))
     }
