@@ -20,12 +20,26 @@ public struct FilterBuildContext: Sendable {
     public var backendNames: Set<String>
     /// Who the proxy is (labels metrics and tap events).
     public var identity: ProxyIdentity
+    /// What filters earlier in the same chain declared (the route filter's route names), for
+    /// later filters to validate against. One per chain being built.
+    public let declarations: ChainDeclarations
 
-    public init(direction: TrafficDirection, backendNames: Set<String>, identity: ProxyIdentity = ProxyIdentity()) {
+    public init(direction: TrafficDirection, backendNames: Set<String>, identity: ProxyIdentity = ProxyIdentity(),
+                declarations: ChainDeclarations = ChainDeclarations()) {
         self.direction = direction
         self.backendNames = backendNames
         self.identity = identity
+        self.declarations = declarations
     }
+}
+
+/// Names a filter declares while its chain is built, visible to the filters after it.
+/// Chains are built on one thread, once per config version.
+public final class ChainDeclarations: @unchecked Sendable {
+    /// Route names declared by route filters so far, in order.
+    public var routeNames: [String] = []
+
+    public init() {}
 }
 
 /// A filter config that is invalid: which filter, which field, what is wrong.

@@ -47,6 +47,8 @@ public final class RequestContext {
     public let startTime: NIODeadline
     /// The route chosen for this request, if any route filter chose one.
     public var route: RouteDecision?
+    /// How to retry this request, if the retry filter chose a policy for its route.
+    public var retry: RetryDirective?
     /// Scratch space for regex matches, owned by the connection (never shared across threads).
     public let matchScratch: MatchScratch
     /// The response status once known (the final one: informational heads are not recorded).

@@ -29,12 +29,13 @@ public struct RouteFilterFactory: FilterFactory {
                 throw FilterConfigError(field: "\(field).backend", message: "unknown backend '\(route.backend)'; defined backends: \(known.isEmpty ? "none" : known)")
             }
             if route.retryPolicyGiven {
-                throw FilterConfigError(field: "\(field).retry", message: "retry policies need the retry filter, which this proxy does not have yet; remove the key")
+                throw FilterConfigError(field: "\(field).retry", message: "retry policies go in the retry filter's config (policies: [{routes: [\(route.name)], …}]), after this filter")
             }
             let match = try compile(route.match, field: "\(field).match")
             let target = RouteFilter.Target(name: route.name, backend: route.backend, timeout: route.timeout?.timeAmount)
             entries.append(.init(match: match, target: target))
         }
+        context.declarations.routeNames += config.routes.map(\.name)
         return RouteFilter(table: RouteTable(entries), onNoMatch: config.onNoMatch)
     }
 

@@ -48,6 +48,24 @@ final class Exchange: UpstreamResponseDelegate {
     private(set) var responseStarted = false
     private var retriedStaleConnection = false
     private var timeout: Scheduled<Void>?
+
+    // Retries, when the retry filter gave this request's route a policy.
+    private var retry: RetryDirective?
+    private var backend: Backend?
+    /// Body parts sent so far, kept for resending; nil once the body outgrew the policy's bound.
+    private var kept: [HTTPRequestPart]?
+    private var keptBytes = 0
+    private var retries = 0
+    private var triedEndpoints: [ListenAddress] = []
+    private var tryTimer: Scheduled<Void>?
+
+    /// What went wrong with one try, as a retry policy names it.
+    private enum TryFailure {
+        case connectFailure
+        case reset
+        case perTryTimeout
+        case response(status: Int, grpcStatus: Int?)
+    }
     private var logger: Logger { listener.logger }
 
     init(downstream: any Downstream, request: HTTPRequest, framing: HTTP1Framing, protocolVersion: UpstreamProtocol,
@@ -139,6 +157,7 @@ final class Exchange: UpstreamResponseDelegate {
     }
 
     private func send(_ part: HTTPRequestPart) {
+        if kept != nil { keep(part) }
         guard phase == .forwarding, let upstream else {
             buffered.append(part)
             return
@@ -152,6 +171,16 @@ final class Exchange: UpstreamResponseDelegate {
         case .body(let body): upstream.writeBody(body)
         case .end(let trailers): upstream.writeEnd(trailers)
         }
+    }
+
+    /// Keeps a part for resending, or gives retries up when the body outgrows the bound.
+    private func keep(_ part: HTTPRequestPart) {
+        if case .body(let body) = part { keptBytes += body.readableBytes }
+        if keptBytes > (retry?.maxBufferedBody ?? 0) {
+            kept = nil
+            return
+        }
+        kept?.append(part)
     }
 
     func flushUpstream() {
@@ -195,12 +224,19 @@ final class Exchange: UpstreamResponseDelegate {
             respondLocally(.proxyError(.serviceUnavailable, "backend '\(backend.name)' has no endpoints"))
             return
         }
+        self.backend = backend
         startUpstream(endpoint: endpoint, service: backend.service)
     }
 
     private func startUpstream(endpoint: ListenAddress, service: ServiceIdentity?) {
         self.endpoint = endpoint
         chain.dispatch(to: UpstreamTarget(endpoint: endpoint.description, service: service), context: context)
+        if let directive = context.retry {
+            retry = directive
+            // What arrived while the filters ran is all of the body so far.
+            kept = []
+            for part in buffered { keep(part) }
+        }
         let routeTimeout = context.route?.timeout
         let limit: TimeAmount? = switch (routeTimeout, grpcDeadline) {
         case (let route?, let deadline?): min(route, deadline)
@@ -241,6 +277,12 @@ final class Exchange: UpstreamResponseDelegate {
 
     private func connect(forceNew: Bool) {
         guard let endpoint else { return }
+        if let perTry = retry?.perTryTimeout {
+            tryTimer?.cancel()
+            tryTimer = context.eventLoop.assumeIsolated().scheduleTask(in: perTry) { [weak self] in
+                self?.tryTimedOut(after: perTry)
+            }
+        }
         let pool = listener.pools.pool(for: context.eventLoop)
         let settings = snapshot.config.upstream
         pool.acquire(endpoint, protocol: protocolVersion, settings: settings, metrics: listener.upstreamTCP, forceNew: forceNew).whenComplete { result in
@@ -253,6 +295,7 @@ final class Exchange: UpstreamResponseDelegate {
                 self.attach(stream)
             case .failure(let error):
                 guard self.phase == .connecting else { return }
+                if self.retryIfAllowed(after: .connectFailure) { return }
                 let failure = error as? ConnectFailure
                 self.respondLocally(.proxyError(failure?.timedOut == true ? .gatewayTimeout : .badGateway,
                                                 failure?.description ?? "connect to \(endpoint) failed: \(error)"))
@@ -289,6 +332,12 @@ final class Exchange: UpstreamResponseDelegate {
             // 100 Continue, 103 Early Hints: pass on; the final head follows.
             downstream?.writeResponseHead(head, for: self)
             downstream?.flush()
+            return
+        }
+        tryTimer?.cancel()
+        tryTimer = nil
+        if retry != nil,
+           retryIfAllowed(after: .response(status: head.status.code, grpcStatus: head.headerFields[GRPC.statusField].flatMap { Int($0) })) {
             return
         }
         if grpcDeadline == nil || context.route?.timeout != nil { timeout?.cancel() }
@@ -350,6 +399,7 @@ final class Exchange: UpstreamResponseDelegate {
                 connect(forceNew: true)
                 return
             }
+            if retryIfAllowed(after: .reset) { return }
             respondLocally(.proxyError(.badGateway, "upstream \(endpointText) \(error)\(error.isProtocolMismatch ? "" : " before responding")"))
             return
         }
@@ -390,6 +440,61 @@ final class Exchange: UpstreamResponseDelegate {
         context.eventLoop.assumeIsolated().execute {
             downstream.switchProtocols(to: connection)
         }
+    }
+
+    // MARK: Retries
+
+    /// Sends the request again if its policy covers `failure`, tries remain, the whole body was
+    /// kept, nothing was sent to the client yet, and the route's budget allows; whether it did.
+    private func retryIfAllowed(after failure: TryFailure) -> Bool {
+        guard let retry, let kept, !responseStarted, retries < retry.maxRetries else { return false }
+        let covered = switch failure {
+        case .connectFailure: retry.conditions.connectFailure
+        case .reset: retry.conditions.reset
+        case .perTryTimeout: retry.conditions.perTryTimeout
+        case .response(let status, let grpcStatus): retry.conditions.retries(status: status, grpcStatus: grpcStatus)
+        }
+        guard covered else { return false }
+        guard retry.budget.tryWithdraw() else {
+            retry.observer?.budgetExhausted()
+            return false
+        }
+        retries += 1
+        retry.observer?.retried()
+        tryTimer?.cancel()
+        tryTimer = nil
+        dropUpstream()
+        if let endpoint { triedEndpoints.append(endpoint) }
+        phase = .connecting
+        buffered = kept
+        context.eventLoop.assumeIsolated().scheduleTask(in: retry.backoff(beforeRetry: retries)) { [weak self] in
+            self?.sendAgain()
+        }
+        return true
+    }
+
+    /// The back-off is over: pick an endpoint (another one when the backend has several) and resend.
+    private func sendAgain() {
+        guard phase == .connecting else { return }
+        if let backend, backend.endpoints.count > 1 {
+            for _ in 0..<backend.endpoints.count {
+                guard let candidate = backend.pickEndpoint() else { break }
+                endpoint = candidate
+                if !triedEndpoints.contains(candidate) { break }
+            }
+        }
+        if let endpoint {
+            context.recordUpstream(UpstreamTarget(endpoint: endpoint.description, service: context.upstream?.service))
+        }
+        connect(forceNew: false)
+    }
+
+    private func tryTimedOut(after limit: TimeAmount) {
+        guard phase == .connecting || phase == .forwarding, !responseStarted else { return }
+        if retryIfAllowed(after: .perTryTimeout) { return }
+        let waited = ConfigDuration(nanoseconds: limit.nanoseconds)
+        respondLocally(.proxyError(.gatewayTimeout,
+                                   "upstream \(endpointText) did not respond within the per-try timeout of \(waited) (after \(retries + 1) tries)"))
     }
 
     // MARK: Local answers and failures
@@ -450,6 +555,9 @@ final class Exchange: UpstreamResponseDelegate {
         phase = .done
         timeout?.cancel()
         timeout = nil
+        tryTimer?.cancel()
+        tryTimer = nil
+        kept = nil
         buffered.removeAll()
         chain.complete(outcome, context: context)
     }

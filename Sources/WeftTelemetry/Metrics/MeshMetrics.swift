@@ -63,6 +63,13 @@ public final class MeshMetrics: Sendable {
         }
     }
 
+    /// Retry counters of one route (`route_retry_total`, `route_retry_budget_exhausted_total`).
+    public func retries(direction: TrafficDirection, identity: ProxyIdentity, route: String) -> RouteRetryMetrics {
+        var labels = Self.labels(direction: direction, identity: identity, service: nil)
+        labels.append(("route", route))
+        return RouteRetryMetrics(registry: registry, labels: labels)
+    }
+
     /// The whole exposition: every series, then process metrics and regex limit hits, read now.
     public func exposition(extra: String = "") -> String {
         var text = registry.emitToString()
@@ -224,4 +231,23 @@ public final class TCPMetrics: Sendable {
         closed.increment()
         open.decrement()
     }
+}
+
+/// What the router did about retries on one route.
+public final class RouteRetryMetrics: RetryObserver {
+    private let retriesSent: Counter
+    private let exhausted: Counter
+
+    init(registry: PrometheusCollectorRegistry, labels: [(String, String)]) {
+        retriesSent = registry.makeCounter(
+            descriptor: MetricNameDescriptor(metricName: "route_retry", unitName: "total", helpText: "Retries sent, per route."),
+            labels: labels)
+        exhausted = registry.makeCounter(
+            descriptor: MetricNameDescriptor(metricName: "route_retry_budget_exhausted", unitName: "total",
+                                             helpText: "Retries wanted but refused because the route's retry budget was spent."),
+            labels: labels)
+    }
+
+    public func retried() { retriesSent.increment() }
+    public func budgetExhausted() { exhausted.increment() }
 }

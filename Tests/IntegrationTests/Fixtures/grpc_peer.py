@@ -7,7 +7,9 @@
                                         (OK, NOT_FOUND, ...); prints {"CODE": count seen, ...}
 
 Service weft.test.Echo:
-  Echo     unary: returns the request; "status:<code>:<message>" aborts with that status
+  Echo     unary: returns the request; "status:<code>:<message>" aborts with that status;
+           "flaky:<key>:<n>" aborts with UNAVAILABLE the first n times for <key>, then answers
+           "ok after <calls>"
   Sleep    unary: prints SLEEP-STARTED, sleeps <request> ms, then answers "slept"
   Download server streaming: <request> bytes in 64 KiB messages; prints DOWNLOAD-STOPPED if cancelled
   Upload   client streaming: answers the total byte count as text
@@ -23,7 +25,16 @@ import grpc
 SERVICE = "weft.test.Echo"
 
 
+flaky_calls = {}
+
+
 def echo(request, context):
+    if request.startswith(b"flaky:"):
+        _, key, failures = request.decode().split(":")
+        calls = flaky_calls[key] = flaky_calls.get(key, 0) + 1
+        if calls <= int(failures):
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"flaky call {calls}")
+        return f"ok after {calls}".encode()
     if request.startswith(b"status:"):
         _, code, message = request.decode().split(":", 2)
         context.abort(grpc.StatusCode[code], message)
@@ -109,6 +120,14 @@ def client(target, scenario):
             result["reply"] = method("Sleep", "unary_unary")(b"1500", timeout=30).decode()
         elif scenario == "error-status":
             method("Echo", "unary_unary")(b"status:NOT_FOUND:no such emoji", timeout=10)
+        elif scenario.startswith("flaky:"):
+            result["reply"] = method("Echo", "unary_unary")(scenario.encode(), timeout=10).decode()
+        elif scenario == "short-deadline":
+            started = time.time()
+            try:
+                method("Sleep", "unary_unary")(b"1500", timeout=0.3)
+            finally:
+                result["elapsed_ms"] = int((time.time() - started) * 1000)
         elif scenario == "unavailable":
             method("Echo", "unary_unary")(b"anyone there?", timeout=10)
         else:

@@ -9,9 +9,13 @@ Prints "PORT <n>" once listening. Endpoints:
   GET  /slow?ms=N       answers after N ms
   GET  /hang            never answers (until the client goes away)
   GET  /status/N        answers status N
+  GET  /flaky?p=F       answers 503 with probability F, else 200; counted
+  POST|PUT /flaky-upload?p=F   reads the body, records its sha256, then as /flaky
+  GET  /flaky-stats     JSON: requests to the flaky endpoints so far, sha256 of each upload
 """
 import hashlib
 import json
+import random
 import socketserver
 import sys
 import threading
@@ -20,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 connections = 0
+flaky_requests = 0
+uploads = []
 lock = threading.Lock()
 
 
@@ -51,6 +57,15 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
         self.wfile.flush()
+
+    def answer_flaky(self, query):
+        global flaky_requests
+        with lock:
+            flaky_requests += 1
+        if random.random() < float(query.get("p", ["0"])[0]):
+            self.send_json(503, {"flaky": "failed"})
+        else:
+            self.send_json(200, {"flaky": "ok"})
 
     def read_body(self):
         digest = hashlib.sha256()
@@ -122,6 +137,11 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             self.close_connection = True
+        elif url.path == "/flaky":
+            self.answer_flaky(query)
+        elif url.path == "/flaky-stats":
+            with lock:
+                self.send_json(200, {"requests": flaky_requests, "uploads": list(uploads)})
         elif url.path.startswith("/status/"):
             status = int(url.path.split("/")[2])
             self.send_json(status, {"status": status})
@@ -136,6 +156,11 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/upload":
             length, sha = self.read_body()
             self.send_json(200, {"bytes": length, "sha256": sha})
+        elif url.path == "/flaky-upload":
+            length, sha = self.read_body()
+            with lock:
+                uploads.append(sha)
+            self.answer_flaky(parse_qs(url.query))
         else:
             self.do_GET()
 
