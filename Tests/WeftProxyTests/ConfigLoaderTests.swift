@@ -67,10 +67,10 @@ import WeftProxyMain
     }
 
     @Test func anUnknownFilterIsRejectedWithTheRegisteredNames() {
-        let failure = error("inbound:\n  filters:\n    - name: retry\n")
+        let failure = error("inbound:\n  filters:\n    - name: retries\n")
         #expect(failure?.field == "inbound.filters[0]")
         #expect(failure?.line == 3)
-        #expect(failure?.message.contains("unknown filter; registered filters are: header-rewrite, metrics, protocol-detect, route, tap") == true)
+        #expect(failure?.message.contains("unknown filter; registered filters are: header-rewrite, metrics, protocol-detect, retry, route, tap") == true)
     }
 
     @Test func theTapListenerStaysOnLoopbackUnlessRemoteTapIsAllowed() throws {
