@@ -20,7 +20,7 @@ import WeftProxyMain
     @Test func theShippedExampleConfigIsValid() throws {
         let snapshot = try loader.load(path: Self.repositoryRoot.appendingPathComponent("config/proxy.yaml").path)
         #expect(snapshot.inboundChain.allNames == ["protocol-detect", "route", "header-rewrite", "metrics", "tap"])
-        #expect(snapshot.outboundChain.names == ["route", "header-rewrite", "metrics", "tap"])
+        #expect(snapshot.outboundChain.names == ["route", "header-rewrite", "retry", "metrics", "tap"])
         #expect(snapshot.identity.workload == WorkloadRef(kind: "deployment", name: "demo-app"))
         #expect(snapshot.config.inbound.address == ListenAddress(host: "127.0.0.1", port: 4143))
         #expect(snapshot.config.outbound.address.port == 4140)
@@ -31,9 +31,9 @@ import WeftProxyMain
     @Test func anEmptyConfigRunsTheDefaults() throws {
         let snapshot = try loader.load(text: "{}")
         #expect(snapshot.config.inbound.app == ListenAddress(host: "127.0.0.1", port: 8080))
-        #expect(snapshot.inboundChain.names == ["route", "metrics", "tap"])
-        #expect(snapshot.inboundChain.allNames == ["protocol-detect", "route", "metrics", "tap"], "detection, metrics and tap run by default")
-        #expect(snapshot.outboundChain.allNames == ["protocol-detect", "route", "metrics", "tap"])
+        #expect(snapshot.inboundChain.names == ["route", "retry", "metrics", "tap"])
+        #expect(snapshot.inboundChain.allNames == ["protocol-detect", "route", "retry", "metrics", "tap"], "the product's pipeline runs by default")
+        #expect(snapshot.outboundChain.allNames == ["protocol-detect", "route", "retry", "metrics", "tap"])
         #expect(snapshot.config.tap.address == ListenAddress(host: "127.0.0.1", port: 4190))
         #expect(snapshot.config.upstream.connectTimeout == .seconds(1))
         #expect(snapshot.config.shutdownGracePeriod == .seconds(30))

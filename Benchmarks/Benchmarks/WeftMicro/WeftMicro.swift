@@ -120,6 +120,18 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("Filter: metrics, whole request") { benchmark in
         for _ in benchmark.scaledIterations { runWholeRequest(metricsChain) }
     }
+    let retrySpecs = [
+        FilterSpec(name: "route", config: try! Yams.compose(yaml: "routes: [{ name: r, match: { path: { prefix: /service-9/ } }, backend: svc }]")!),
+        FilterSpec(name: "retry", config: try! Yams.compose(yaml: "policies: [{ routes: [r], maxRetries: 2 }]")!),
+    ]
+    let routeOnlyChain = try! observed.makeChain([retrySpecs[0]], context: context)
+    Benchmark("Filter: route (1 prefix rule), whole request (baseline for retry)") { benchmark in
+        for _ in benchmark.scaledIterations { runWholeRequest(routeOnlyChain) }
+    }
+    let retryChain = try! observed.makeChain(retrySpecs, context: FilterBuildContext(direction: .outbound, backendNames: ["svc"]))
+    Benchmark("Filter: route + retry (policy on the route, success path), whole request") { benchmark in
+        for _ in benchmark.scaledIterations { runWholeRequest(retryChain) }
+    }
     let tapChain = try! observed.makeChain([FilterSpec(name: "tap")], context: context)
     Benchmark("Filter: tap, whole request, nobody tapping") { benchmark in
         for _ in benchmark.scaledIterations { runWholeRequest(tapChain) }

@@ -86,7 +86,7 @@ public struct ConfigLoader: Sendable {
     }
 
     /// The chain a listener gets when config names none.
-    public static let defaultChain = ["protocol-detect", "route", "metrics", "tap"]
+    public static let defaultChain = ["protocol-detect", "route", "retry", "metrics", "tap"]
 
     private func validate(_ config: ProxyConfig, root: Yams.Node, file: String) throws(ConfigError) {
         func fail(_ field: String, _ message: String) -> ConfigError {
