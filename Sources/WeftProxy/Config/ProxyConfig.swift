@@ -207,8 +207,10 @@ public struct UpstreamConfig: Decodable, Sendable {
     public var idleTimeout: ConfigDuration = .seconds(10)
     /// Most idle connections kept per endpoint and event loop.
     public var maxIdlePerEndpoint = 64
+    /// When an endpoint is left alone for failing (the circuit breaker).
+    public var failureAccrual = FailureAccrualConfig()
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case connectTimeout, idleTimeout, maxIdlePerEndpoint }
+    enum CodingKeys: String, CodingKey, CaseIterable { case connectTimeout, idleTimeout, maxIdlePerEndpoint, failureAccrual }
 
     public init() {}
 
@@ -218,6 +220,33 @@ public struct UpstreamConfig: Decodable, Sendable {
         connectTimeout = try container.decodeIfPresent(ConfigDuration.self, forKey: .connectTimeout) ?? connectTimeout
         idleTimeout = try container.decodeIfPresent(ConfigDuration.self, forKey: .idleTimeout) ?? idleTimeout
         maxIdlePerEndpoint = try container.decodeIfPresent(Int.self, forKey: .maxIdlePerEndpoint) ?? maxIdlePerEndpoint
+        failureAccrual = try container.decodeIfPresent(FailureAccrualConfig.self, forKey: .failureAccrual) ?? failureAccrual
+    }
+}
+
+/// Per-endpoint circuit breaking: `consecutiveFailures` failed tries in a row (connect failure,
+/// reset, timeout, 5xx) trip the endpoint for a penalty from `minPenalty` doubling up to
+/// `maxPenalty` (±50% jitter); then one probe request at a time decides whether it is back.
+public struct FailureAccrualConfig: Decodable, Sendable {
+    public var consecutiveFailures = 7
+    public var minPenalty: ConfigDuration = .seconds(1)
+    public var maxPenalty: ConfigDuration = .seconds(60)
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case consecutiveFailures, minPenalty, maxPenalty }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        consecutiveFailures = try container.decodeIfPresent(Int.self, forKey: .consecutiveFailures) ?? consecutiveFailures
+        minPenalty = try container.decodeIfPresent(ConfigDuration.self, forKey: .minPenalty) ?? minPenalty
+        maxPenalty = try container.decodeIfPresent(ConfigDuration.self, forKey: .maxPenalty) ?? maxPenalty
+    }
+
+    var policy: FailureAccrual {
+        FailureAccrual(consecutiveFailures: max(1, consecutiveFailures), minPenalty: minPenalty.timeAmount,
+                       maxPenalty: (maxPenalty.nanoseconds >= minPenalty.nanoseconds ? maxPenalty : minPenalty).timeAmount)
     }
 }
 

@@ -59,6 +59,11 @@ final class Exchange: UpstreamResponseDelegate {
     private var triedEndpoints: [ListenAddress] = []
     private var tryTimer: Scheduled<Void>?
 
+    // The balancer's view of the try in flight: which endpoint, since when.
+    private var pick: Backend.Pick?
+    private var tryOpen = false
+    private var tryStarted = NIODeadline.now()
+
     /// What went wrong with one try, as a retry policy names it.
     private enum TryFailure {
         case connectFailure
@@ -220,12 +225,16 @@ final class Exchange: UpstreamResponseDelegate {
             respondLocally(.proxyError(.serviceUnavailable, "no backend for this request"))
             return
         }
-        guard let endpoint = backend.pickEndpoint() else {
+        switch backend.pick() {
+        case .failure(.none):
             respondLocally(.proxyError(.serviceUnavailable, "backend '\(backend.name)' has no endpoints"))
-            return
+        case .failure(.allTripped):
+            respondLocally(.proxyError(.serviceUnavailable, Self.allTrippedMessage(backend)))
+        case .success(let chosen):
+            self.backend = backend
+            pick = chosen
+            startUpstream(endpoint: chosen.address, service: backend.service)
         }
-        self.backend = backend
-        startUpstream(endpoint: endpoint, service: backend.service)
     }
 
     private func startUpstream(endpoint: ListenAddress, service: ServiceIdentity?) {
@@ -269,6 +278,9 @@ final class Exchange: UpstreamResponseDelegate {
             downstream?.finishResponse(trailers, for: self)
             return
         }
+        // The endpoint did not answer in time: a failure for its accrual (a client's own short
+        // gRPC deadline says nothing about the endpoint).
+        endTry(grpcDeadline ? .abandoned : .failure)
         let message = grpcDeadline
             ? "gRPC deadline of \(waited) exceeded waiting for upstream \(endpointText)"
             : "upstream \(endpointText) did not respond within \(waited) (route '\(context.route?.name ?? "")')"
@@ -277,6 +289,11 @@ final class Exchange: UpstreamResponseDelegate {
 
     private func connect(forceNew: Bool) {
         guard let endpoint else { return }
+        if let pick, !tryOpen {
+            pick.state.begin(probe: pick.probe)
+            tryOpen = true
+            tryStarted = .now()
+        }
         if let perTry = retry?.perTryTimeout {
             tryTimer?.cancel()
             tryTimer = context.eventLoop.assumeIsolated().scheduleTask(in: perTry) { [weak self] in
@@ -295,6 +312,7 @@ final class Exchange: UpstreamResponseDelegate {
                 self.attach(stream)
             case .failure(let error):
                 guard self.phase == .connecting else { return }
+                self.endTry(.failure)
                 if self.retryIfAllowed(after: .connectFailure) { return }
                 let failure = error as? ConnectFailure
                 self.respondLocally(.proxyError(failure?.timedOut == true ? .gatewayTimeout : .badGateway,
@@ -336,6 +354,7 @@ final class Exchange: UpstreamResponseDelegate {
         }
         tryTimer?.cancel()
         tryTimer = nil
+        endTry(head.status.code >= 500 ? .failure : .success(latency: .now() - tryStarted))
         if retry != nil,
            retryIfAllowed(after: .response(status: head.status.code, grpcStatus: head.headerFields[GRPC.statusField].flatMap { Int($0) })) {
             return
@@ -399,6 +418,7 @@ final class Exchange: UpstreamResponseDelegate {
                 connect(forceNew: true)
                 return
             }
+            endTry(.failure)
             if retryIfAllowed(after: .reset) { return }
             respondLocally(.proxyError(.badGateway, "upstream \(endpointText) \(error)\(error.isProtocolMismatch ? "" : " before responding")"))
             return
@@ -476,11 +496,14 @@ final class Exchange: UpstreamResponseDelegate {
     /// The back-off is over: pick an endpoint (another one when the backend has several) and resend.
     private func sendAgain() {
         guard phase == .connecting else { return }
-        if let backend, backend.endpoints.count > 1 {
-            for _ in 0..<backend.endpoints.count {
-                guard let candidate = backend.pickEndpoint() else { break }
-                endpoint = candidate
-                if !triedEndpoints.contains(candidate) { break }
+        if let backend {
+            switch backend.pick(avoiding: triedEndpoints) {
+            case .success(let chosen):
+                pick = chosen
+                endpoint = chosen.address
+            case .failure:
+                respondLocally(.proxyError(.serviceUnavailable, Self.allTrippedMessage(backend)))
+                return
             }
         }
         if let endpoint {
@@ -491,10 +514,22 @@ final class Exchange: UpstreamResponseDelegate {
 
     private func tryTimedOut(after limit: TimeAmount) {
         guard phase == .connecting || phase == .forwarding, !responseStarted else { return }
+        endTry(.failure)
         if retryIfAllowed(after: .perTryTimeout) { return }
         let waited = ConfigDuration(nanoseconds: limit.nanoseconds)
         respondLocally(.proxyError(.gatewayTimeout,
                                    "upstream \(endpointText) did not respond within the per-try timeout of \(waited) (after \(retries + 1) tries)"))
+    }
+
+    /// Tells the balancer how the try on its endpoint went (once per try).
+    private func endTry(_ outcome: EndpointState.Outcome) {
+        guard let pick, tryOpen else { return }
+        tryOpen = false
+        pick.state.end(outcome, policy: snapshot.config.upstream.failureAccrual.policy)
+    }
+
+    private static func allTrippedMessage(_ backend: Backend) -> String {
+        "every endpoint of backend '\(backend.name)' is failing; requests resume when a probe succeeds"
     }
 
     // MARK: Local answers and failures
@@ -558,6 +593,7 @@ final class Exchange: UpstreamResponseDelegate {
         tryTimer?.cancel()
         tryTimer = nil
         kept = nil
+        endTry(.abandoned)
         buffered.removeAll()
         chain.complete(outcome, context: context)
     }

@@ -56,25 +56,3 @@ public final class ProxySnapshot: Sendable {
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
 }
-
-/// A service and its endpoints, picked round-robin (load balancing comes with the retry issue).
-public final class Backend: Sendable {
-    public var name: String { service.service }
-    /// The service's name and who serves it.
-    public let service: ServiceIdentity
-    public let endpoints: [ListenAddress]
-    private let next = Atomic<Int>(0)
-
-    init(service: ServiceIdentity, endpoints: [ListenAddress]) {
-        self.service = service
-        self.endpoints = endpoints
-    }
-
-    /// The next endpoint, or nil when there are none.
-    func pickEndpoint() -> ListenAddress? {
-        guard !endpoints.isEmpty else { return nil }
-        if endpoints.count == 1 { return endpoints[0] }
-        let turn = next.add(1, ordering: .relaxed).oldValue
-        return endpoints[turn % endpoints.count]
-    }
-}
