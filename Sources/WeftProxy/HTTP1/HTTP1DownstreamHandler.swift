@@ -30,6 +30,8 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var clientKeepAlive = true
     private var upgradeRequested = false
     private var headRequest = false
+    /// The request in flight declared a body (content-length > 0, or chunked).
+    private var requestHasBody = false
     private var keepAlive = true
     /// The client half-closed: finish the request in flight, if any, then close.
     private var clientInputClosed = false
@@ -85,6 +87,7 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
             upgradeRequested = upgrade != nil
                 && head.headers[canonicalForm: "connection"].contains { $0.caseInsensitiveEquals("upgrade") }
             let chunked = head.headers.first(name: "transfer-encoding").map { $0.utf8.count >= 7 && $0.lowercased().hasSuffix("chunked") } ?? false
+            requestHasBody = chunked || (head.headers.first(name: "content-length").flatMap { Int($0) } ?? 0) > 0
             guard let request = Self.makeRequest(head) else {
                 respondDirectly(.badRequest, "malformed request: unsupported method or request target")
                 return
@@ -206,7 +209,10 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
         if exchange === finished { exchange = nil }
         let end = wrapOutboundOut(.end(trailers.map(HTTPHeaders.init)))
         // A client that half-closed after pipelining still gets every queued answer.
-        if keepAlive && finished.requestEnded && !(clientInputClosed && pipelined.isEmpty) && !quiescing {
+        // An answer given before a body-less request's end arrived (a filter's, a fast failure)
+        // keeps the connection: nothing of that request is left to read but its end.
+        let requestDone = finished.requestEnded || !requestHasBody
+        if keepAlive && requestDone && !(clientInputClosed && pipelined.isEmpty) && !quiescing {
             context.writeAndFlush(end, promise: nil)
             drainPipelined()
         } else {

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """A plain HTTP/1.1 upstream for Weft's integration tests, built on Python's http.server.
 
+  upstream.py [PORT] [--delay-ms N]   (N: extra latency added to every answer)
+
 Prints "PORT <n>" once listening. Endpoints:
   GET  /echo[/...], /users/...  JSON: method, path, headers, body length
   GET  /connections     how many TCP connections this server accepted
@@ -24,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 connections = 0
+delay_ms = 0
 flaky_requests = 0
 uploads = []
 lock = threading.Lock()
@@ -50,6 +53,8 @@ class Handler(BaseHTTPRequestHandler):
         return answer
 
     def send_json(self, status, payload):
+        if delay_ms:
+            time.sleep(delay_ms / 1000)
         body = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("content-type", "application/json")
@@ -173,6 +178,11 @@ class Server(ThreadingHTTPServer):
 
 
 if __name__ == "__main__":
-    server = Server(("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 0), Handler)
+    arguments = sys.argv[1:]
+    if "--delay-ms" in arguments:
+        at = arguments.index("--delay-ms")
+        delay_ms = int(arguments[at + 1])
+        del arguments[at:at + 2]
+    server = Server(("127.0.0.1", int(arguments[0]) if arguments else 0), Handler)
     print("PORT", server.server_address[1], flush=True)
     server.serve_forever()

@@ -43,8 +43,13 @@ final class PythonUpstream {
         self.port = port
     }
 
-    static func start() async throws -> PythonUpstream {
-        let (process, port) = try await startPythonFixture("upstream.py")
+    /// - Parameters:
+    ///   - port: a fixed port (to restart an upstream where it was); nil lets the OS choose.
+    ///   - delayMs: latency added to every answer.
+    static func start(port: Int? = nil, delayMs: Int = 0) async throws -> PythonUpstream {
+        var arguments = port.map { [String($0)] } ?? []
+        if delayMs > 0 { arguments += ["--delay-ms", String(delayMs)] }
+        let (process, port) = try await startPythonFixture("upstream.py", arguments)
         return PythonUpstream(process: process, port: port)
     }
 
