@@ -59,6 +59,28 @@ extension Integration {
             #expect(try await Self.requestsSeen(flaky) > 0, "a probe succeeded and traffic came back")
         }
 
+        @Test func endpointsChangingUnderLoadDropNoRequest() async throws {
+            let first = try await PythonUpstream.start()
+            let second = try await PythonUpstream.start()
+            let proxy = try await ProxyUnderTest.start(config: Self.config(endpoints: [first]))
+            defer { proxy.stop() }
+            // While h2load runs, the backend gains an endpoint, then loses the first one.
+            let (both, onlySecond, file) = (Self.config(endpoints: [first, second]), Self.config(endpoints: [second]), proxy.configFile)
+            let edits = Task {
+                try await Task.sleep(for: .milliseconds(300))
+                try both.write(to: file, atomically: true, encoding: .utf8)
+                try await Task.sleep(for: .milliseconds(1_500))
+                try onlySecond.write(to: file, atomically: true, encoding: .utf8)
+            }
+            let outcome = try await Retries.load("http://\(proxy.inbound)/slow?ms=20", requests: 1_500)
+            try await edits.value
+            #expect(outcome.ok == 1_500, "\(outcome.output)")
+            let report = try await proxy.configReport()
+            #expect(report["reloads"] as? Int == 2)
+            let backends = report["backends"] as? [String: [String]]
+            #expect(backends?["pair"] == [second.address])
+        }
+
         @Test func whenEveryEndpointIsTrippedRequestsFailFast() async throws {
             var only = try await PythonUpstream.start()
             let proxy = try await ProxyUnderTest.start(config: Self.config(

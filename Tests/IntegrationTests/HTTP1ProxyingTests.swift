@@ -98,6 +98,19 @@ extension Integration {
             #expect(halfClosed.stdout.matches(of: /HTTP\/1\.1 200/).count == 2, "\(halfClosed.stdout)")
         }
 
+        @Test func anIdleClientConnectionIsClosedAfterTheIdleTimeout() async throws {
+            let upstream = try await PythonUpstream.start()
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(
+                app: upstream.address, extra: "downstream: { idleTimeout: 1s }"))
+            defer { proxy.stop() }
+            let started = ContinuousClock.now
+            // One request, then silence: rawExchange reads until the proxy closes (or 10 s pass).
+            let answer = try rawExchange(proxy.inbound, Array("GET /echo HTTP/1.1\r\nHost: a\r\n\r\n".utf8))
+            let waited = ContinuousClock.now - started
+            #expect(answer.hasPrefix("HTTP/1.1 200"))
+            #expect(waited >= .milliseconds(900) && waited < .seconds(5), "closed after \(waited)")
+        }
+
         @Test func expectContinueGetsTheUpstreams100BeforeTheBodyIsSent() async throws {
             let upstream = try await PythonUpstream.start()
             let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: upstream.address))

@@ -11,11 +11,13 @@ public struct ProxyConfig: Decodable, Sendable {
     public var outbound: OutboundConfig
     public var backends: [BackendConfig]
     public var upstream: UpstreamConfig
+    /// How the proxy treats client connections.
+    public var downstream: DownstreamConfig
     /// How long SIGTERM waits for requests in flight before exiting.
     public var shutdownGracePeriod: ConfigDuration
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case identity, admin, tap, inbound, outbound, backends, upstream, shutdownGracePeriod
+        case identity, admin, tap, inbound, outbound, backends, upstream, downstream, shutdownGracePeriod
     }
 
     public init(from decoder: any Decoder) throws {
@@ -28,6 +30,7 @@ public struct ProxyConfig: Decodable, Sendable {
         outbound = try container.decodeIfPresent(OutboundConfig.self, forKey: .outbound) ?? OutboundConfig()
         backends = try container.decodeIfPresent([BackendConfig].self, forKey: .backends) ?? []
         upstream = try container.decodeIfPresent(UpstreamConfig.self, forKey: .upstream) ?? UpstreamConfig()
+        downstream = try container.decodeIfPresent(DownstreamConfig.self, forKey: .downstream) ?? DownstreamConfig()
         shutdownGracePeriod = try container.decodeIfPresent(ConfigDuration.self, forKey: .shutdownGracePeriod) ?? .seconds(30)
     }
 
@@ -40,6 +43,7 @@ public struct ProxyConfig: Decodable, Sendable {
         outbound = OutboundConfig()
         backends = []
         upstream = UpstreamConfig()
+        downstream = DownstreamConfig()
         shutdownGracePeriod = .seconds(30)
     }
 }
@@ -196,6 +200,22 @@ public struct BackendConfig: Decodable, Sendable {
         endpoints = try container.decodeIfPresent([ListenAddress].self, forKey: .endpoints) ?? []
         namespace = try container.decodeIfPresent(String.self, forKey: .namespace)
         workload = try container.decodeIfPresent(String.self, forKey: .workload)
+    }
+}
+
+/// How the proxy treats client connections (HTTP; opaque TCP is never cut for idleness).
+public struct DownstreamConfig: Decodable, Sendable {
+    /// An HTTP client connection with no request in flight for this long is closed.
+    public var idleTimeout: ConfigDuration = .seconds(90)
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case idleTimeout }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        idleTimeout = try container.decodeIfPresent(ConfigDuration.self, forKey: .idleTimeout) ?? idleTimeout
     }
 }
 

@@ -123,6 +123,12 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            // Nothing read or written for the idle timeout: close unless a request is in flight
+            // (a slow upstream is the route timeout's business, not this one's).
+            if exchange == nil && pipelined.isEmpty { context.close(promise: nil) }
+            return
+        }
         if event is ChannelShouldQuiesceEvent {
             // Draining: an idle connection closes now; one with a request in flight after its response.
             quiescing = true

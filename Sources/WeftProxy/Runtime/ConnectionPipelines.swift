@@ -9,6 +9,8 @@ enum ConnectionPipelines {
     /// queues pipelined requests itself and handles drain).
     static func addHTTP1(to channel: any Channel, listener: ListenerContext) throws {
         let sync = channel.pipeline.syncOperations
+        let idle = listener.store.current.config.downstream.idleTimeout.timeAmount
+        try sync.addHandler(IdleStateHandler(allTimeout: idle))
         try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
         try sync.addHandler(HTTPErrorResponder(logger: listener.logger))
         try sync.addHandler(HTTP1DownstreamHandler(listener: listener))
@@ -21,7 +23,8 @@ enum ConnectionPipelines {
         let gracePeriod = listener.store.current.config.shutdownGracePeriod.timeAmount
         let manager = NIOHTTP2ServerConnectionManagementHandler(
             eventLoop: channel.eventLoop,
-            configuration: .init(maxIdleTime: nil, maxAge: nil, maxGraceTime: gracePeriod, keepalive: nil))
+            configuration: .init(maxIdleTime: listener.store.current.config.downstream.idleTimeout.timeAmount,
+                                 maxAge: nil, maxGraceTime: gracePeriod, keepalive: nil))
         _ = try sync.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: .init(), streamConfiguration: .init(),
             streamDelegate: manager.http2StreamDelegate
