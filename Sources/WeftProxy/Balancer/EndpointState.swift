@@ -92,7 +92,10 @@ final class EndpointState: Sendable {
                 state.probing = false
             case .failure:
                 state.consecutiveFailures += 1
-                if state.probing || state.consecutiveFailures >= policy.consecutiveFailures {
+                // Tries that were in flight when the endpoint tripped fail too: they must not
+                // stretch the penalty. Only the threshold while open, or a failed probe, trips.
+                let open = state.trippedUntil == nil
+                if state.probing || (open && state.consecutiveFailures >= policy.consecutiveFailures) {
                     state.trips += 1
                     state.trippedUntil = now + policy.penalty(trip: state.trips)
                     state.probing = false
