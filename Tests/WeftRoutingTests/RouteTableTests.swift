@@ -87,4 +87,51 @@ import WeftRegex
         #expect(RequestView.host(of: "[::1]:80") == "[::1]")
         #expect(RequestView.host(of: "svc") == "svc")
     }
+
+    // MARK: The first-segment index
+
+    @Test func theIndexPinsOnlyConditionsWhoseFirstSegmentIsLiteral() throws {
+        func pinned(_ matcher: StringMatcher) -> String? { RouteTable<Int>.pinnedSegment(matcher) }
+        #expect(pinned(.exact("/users")) == "users")
+        #expect(pinned(.exact("/")) == "")
+        #expect(pinned(.prefix("/users/")) == "users")
+        #expect(pinned(.prefix("/users")) == nil, "could be /usersettings")
+        #expect(pinned(.regex(try PCRE2Pattern("/service-9/items/(?<id>[0-9]+)"))) == "service-9")
+        #expect(pinned(.regex(try PCRE2Pattern("/users?/x"))) == nil, "the quantifier makes the r optional")
+        #expect(pinned(.regex(try PCRE2Pattern("/a/x|/b/y"))) == nil, "top-level alternation")
+        #expect(pinned(.regex(try PCRE2Pattern("/a/(x|y)"))) == "a", "alternation inside a group is fine")
+        #expect(pinned(.regex(try PCRE2Pattern("(?i)/a/x"))) == nil)
+        #expect(pinned(.regex(try PCRE2Pattern("/a/x", anchoring: .search))) == nil, "unanchored patterns match anywhere")
+        #expect(pinned(.exact("*")) == nil)
+    }
+
+    @Test func indexedAndUnindexedRoutesStillResolveInConfigOrder() throws {
+        let table = RouteTable<String>([
+            .init(match: RouteMatch(path: .regex(try PCRE2Pattern("/b/[0-9]+"))), target: "b-numbers"),
+            .init(match: RouteMatch(methods: [.post]), target: "any-post"),
+            .init(match: RouteMatch(path: .prefix("/a/")), target: "a"),
+            .init(match: RouteMatch(path: .prefix("/b")), target: "b-prefix"),
+            .init(match: RouteMatch(path: .exact("/b/7")), target: "b-7"),
+        ])
+        #expect(table.find(request(path: "/b/7"), scratch: scratch)?.target == "b-numbers")
+        #expect(table.find(request(.post, path: "/a/1"), scratch: scratch)?.target == "any-post", "an unindexed route before the indexed one wins")
+        #expect(table.find(request(path: "/a/1"), scratch: scratch)?.target == "a")
+        #expect(table.find(request(path: "/b/x"), scratch: scratch)?.target == "b-prefix")
+        #expect(table.find(request(path: "/bees"), scratch: scratch)?.target == "b-prefix")
+        #expect(table.find(request(path: "/c"), scratch: scratch) == nil)
+        #expect(table.find(request(path: "*"), scratch: scratch) == nil)
+    }
+
+    @Test func aHundredRouteTableFindsTheLastRouteAndMissesLikeALinearScan() throws {
+        let entries = try (0..<100).map { index in
+            RouteTable<Int>.Entry(match: RouteMatch(path: .regex(try PCRE2Pattern("/service-\(index)/items/(?<id>[0-9]+)"))), target: index)
+        }
+        let table = RouteTable(entries)
+        for index in [0, 42, 99] {
+            let found = table.find(request(path: "/service-\(index)/items/7"), scratch: scratch)
+            #expect(found?.target == index && found?.captures == ["id": "7"])
+        }
+        #expect(table.find(request(path: "/service-100/items/7"), scratch: scratch) == nil)
+        #expect(table.find(request(path: "/service-1/items/x"), scratch: scratch) == nil)
+    }
 }
