@@ -27,12 +27,15 @@ public struct RouteTable<Target: Sendable>: Sendable {
     /// Indices of the routes any path may match, ascending.
     @usableFromInline let unindexed: [Int]
 
+    /// Below this many routes a plain scan is cheaper than the index's lookup.
+    static var indexThreshold: Int { 8 }
+
     public init(_ entries: [Entry]) {
         self.entries = entries
         var bySegment: [String: [Int]] = [:]
         var unindexed: [Int] = []
         for (index, entry) in entries.enumerated() {
-            if let segment = Self.pinnedSegment(entry.match.path) {
+            if entries.count >= Self.indexThreshold, let segment = Self.pinnedSegment(entry.match.path) {
                 bySegment[segment, default: []].append(index)
             } else {
                 unindexed.append(index)

@@ -106,13 +106,17 @@ import WeftRegex
     }
 
     @Test func indexedAndUnindexedRoutesStillResolveInConfigOrder() throws {
-        let table = RouteTable<String>([
+        let filler = (0..<RouteTable<String>.indexThreshold).map {
+            RouteTable<String>.Entry(match: RouteMatch(path: .exact("/filler-\($0)/x")), target: "filler")
+        }
+        let table = RouteTable<String>(filler + [
             .init(match: RouteMatch(path: .regex(try PCRE2Pattern("/b/[0-9]+"))), target: "b-numbers"),
             .init(match: RouteMatch(methods: [.post]), target: "any-post"),
             .init(match: RouteMatch(path: .prefix("/a/")), target: "a"),
             .init(match: RouteMatch(path: .prefix("/b")), target: "b-prefix"),
             .init(match: RouteMatch(path: .exact("/b/7")), target: "b-7"),
         ])
+        #expect(!table.bySegment.isEmpty && !table.unindexed.isEmpty, "both kinds are present")
         #expect(table.find(request(path: "/b/7"), scratch: scratch)?.target == "b-numbers")
         #expect(table.find(request(.post, path: "/a/1"), scratch: scratch)?.target == "any-post", "an unindexed route before the indexed one wins")
         #expect(table.find(request(path: "/a/1"), scratch: scratch)?.target == "a")

@@ -60,6 +60,17 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    let plainTable = RouteTable((0..<100).map { index in
+        RouteTable<Int>.Entry(match: RouteMatch(path: .regex(try! PCRE2Pattern("/service-\(index)/items/[0-9]+"))), target: index)
+    })
+    let plainScratch = MatchScratch()
+    let plainHit = request(path: "/service-99/items/42")
+    Benchmark("PCRE2 route match: 100 rules without captures, hit on the last") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(plainTable.find(plainHit, scratch: plainScratch))
+        }
+    }
+
     let pattern = try! PCRE2Pattern("/service-1/items/(?<id>[0-9]+)")
     let path = "/nowhere/items/42"[...]
     let patternScratch = MatchScratch()
