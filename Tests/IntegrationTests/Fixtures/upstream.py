@@ -175,6 +175,9 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 refuses connections under load (the proxy opens new
+    # upstream connections whenever a retried or failed one is closed).
+    request_queue_size = 1024
 
 
 if __name__ == "__main__":
