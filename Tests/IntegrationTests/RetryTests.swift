@@ -52,6 +52,9 @@ extension Integration {
             #expect(upstreamSaw == 2_000 + retries, "every retry is counted once")
             #expect(retries > 400 && retries <= Int(0.5 * 2_000) + 10 * 10, "retries \(retries)")
             #expect(metrics.sum("route_retry_budget_exhausted_total", [#"route="flaky""#]) == 0)
+            // Failed tries' small responses are read out: their connections go back to the pool.
+            let connections = try await upstream.connectionCount()
+            #expect(connections < 100, "\(connections) upstream connections for \(retries) retries")
         }
 
         @Test func theDefaultBudgetBoundsRetriesWhenFailuresOutrunIt() async throws {

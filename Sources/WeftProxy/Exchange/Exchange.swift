@@ -69,8 +69,12 @@ final class Exchange: UpstreamResponseDelegate {
         case connectFailure
         case reset
         case perTryTimeout
-        case response(status: Int, grpcStatus: Int?)
+        /// `drainable`: an HTTP/1.1 response small enough to read out and keep the connection.
+        case response(status: Int, grpcStatus: Int?, drainable: Bool)
     }
+
+    /// Responses up to this size are read out after a failed try, to keep the connection.
+    private static let maxDrainedBody = 65_536
     private var logger: Logger { listener.logger }
 
     init(downstream: any Downstream, request: HTTPRequest, framing: HTTP1Framing, protocolVersion: UpstreamProtocol,
@@ -356,7 +360,8 @@ final class Exchange: UpstreamResponseDelegate {
         tryTimer = nil
         endTry(head.status.code >= 500 ? .failure : .success(latency: .now() - tryStarted))
         if retry != nil,
-           retryIfAllowed(after: .response(status: head.status.code, grpcStatus: head.headerFields[GRPC.statusField].flatMap { Int($0) })) {
+           retryIfAllowed(after: .response(status: head.status.code, grpcStatus: head.headerFields[GRPC.statusField].flatMap { Int($0) },
+                                           drainable: (head.headerFields[.contentLength].flatMap { Int($0) } ?? .max) <= Self.maxDrainedBody)) {
             return
         }
         if grpcDeadline == nil || context.route?.timeout != nil { timeout?.cancel() }
@@ -472,7 +477,7 @@ final class Exchange: UpstreamResponseDelegate {
         case .connectFailure: retry.conditions.connectFailure
         case .reset: retry.conditions.reset
         case .perTryTimeout: retry.conditions.perTryTimeout
-        case .response(let status, let grpcStatus): retry.conditions.retries(status: status, grpcStatus: grpcStatus)
+        case .response(let status, let grpcStatus, _): retry.conditions.retries(status: status, grpcStatus: grpcStatus)
         }
         guard covered else { return false }
         guard retry.budget.tryWithdraw() else {
@@ -483,7 +488,12 @@ final class Exchange: UpstreamResponseDelegate {
         retry.observer?.retried()
         tryTimer?.cancel()
         tryTimer = nil
-        dropUpstream()
+        if case .response(_, _, drainable: true) = failure, let connection = upstream as? HTTP1UpstreamConnection {
+            upstream = nil
+            ResponseDrainer.drain(connection, requestComplete: requestEnded)
+        } else {
+            dropUpstream()
+        }
         if let endpoint { triedEndpoints.append(endpoint) }
         phase = .connecting
         buffered = kept
