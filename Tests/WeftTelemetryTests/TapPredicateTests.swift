@@ -13,7 +13,7 @@ import WeftRouting
                  upstream: UpstreamTarget? = UpstreamTarget(endpoint: "10.0.0.7:8080", service: ServiceIdentity(
                     service: "voting", namespace: "emojivoto", workload: WorkloadRef(kind: "deploy", name: "voting")))) -> TappedRequest {
         TappedRequest(direction: direction, request: HTTPRequest(method: method, scheme: "http", authority: authority, path: path),
-                      source: source, upstream: upstream, route: nil)
+                      source: source, upstream: upstream)
     }
 
     @Test func pathMatchesIgnoreTheQueryAndRegexesMatchTheWholePath() throws {

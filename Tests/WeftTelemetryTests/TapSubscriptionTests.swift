@@ -7,7 +7,7 @@ import WeftRegex
 @Suite struct TapSubscriptionTests {
     let scratch = MatchScratch()
     let anyRequest = TappedRequest(direction: .inbound, request: HTTPRequest(method: .get, scheme: "http", authority: "a", path: "/"),
-                                   source: "", upstream: nil, route: nil)
+                                   source: "", upstream: nil)
 
     func event(_ id: UInt64) -> TapEvent {
         TapEvent(context: .init(id: id, direction: .inbound, source: "", destination: "", destinationService: nil, tls: false, route: nil),

@@ -9,15 +9,17 @@ struct RetryFilter: HTTPFilter {
     struct Policy: Sendable {
         var directive: RetryDirective
         var retryNonIdempotent: Bool
+        /// gRPC calls are all POSTs: a policy that names gRPC statuses has opted in to retrying them.
+        var retriesGRPC: Bool { !directive.conditions.grpcStatuses.isEmpty }
     }
 
     let policies: [String: Policy]
 
     func onRequestHead(_ request: inout HTTPRequest, context: RequestContext) -> FilterAction {
         guard let route = context.route?.name, let policy = policies[route] else { return .continue }
-        // gRPC calls are all POSTs: a policy that names gRPC statuses has opted in to retrying them.
-        let grpcOptIn = context.isGRPC && !policy.directive.conditions.grpcStatuses.isEmpty
-        guard policy.retryNonIdempotent || grpcOptIn || Self.isIdempotent(request.method) else { return .continue }
+        guard policy.retryNonIdempotent || (context.isGRPC && policy.retriesGRPC) || Self.isIdempotent(request.method) else {
+            return .continue
+        }
         policy.directive.budget.recordRequest()
         context.retry = policy.directive
         return .continue

@@ -22,8 +22,7 @@ final class TappedExchange: RequestContextKey {
     @discardableResult
     func begin(hub: TapHub, context: RequestContext, redactedHeaders: Set<String>) -> Bool {
         let source = Self.describe(context.remoteAddress)
-        let candidate = TappedRequest(direction: context.direction, request: request, source: source,
-                                      upstream: context.upstream, route: context.route?.name)
+        let candidate = TappedRequest(direction: context.direction, request: request, source: source, upstream: context.upstream)
         subscriptions = hub.admit(candidate, scratch: context.matchScratch)
         guard !subscriptions.isEmpty else { return false }
         let eventContext = TapEvent.Context(

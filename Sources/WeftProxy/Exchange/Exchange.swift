@@ -535,7 +535,7 @@ final class Exchange: UpstreamResponseDelegate {
     private func endTry(_ outcome: EndpointState.Outcome) {
         guard let pick, tryOpen else { return }
         tryOpen = false
-        pick.state.end(outcome, policy: snapshot.config.upstream.failureAccrual.policy)
+        pick.state.end(outcome, policy: snapshot.failureAccrual)
     }
 
     private static func allTrippedMessage(_ backend: Backend) -> String {

@@ -20,6 +20,8 @@ public final class ProxySnapshot: Sendable {
     public let outboundChain: FilterChain
     /// Backends by name; includes `app` (the local application).
     public let backends: [String: Backend]
+    /// The circuit breaker's rules, derived from config once.
+    let failureAccrual: FailureAccrual
 
     init(config: ProxyConfig, source: String, identity: ProxyIdentity, inboundChain: FilterChain, outboundChain: FilterChain) {
         self.config = config
@@ -39,6 +41,7 @@ public final class ProxySnapshot: Sendable {
         let app = ServiceIdentity(service: Self.appBackendName, namespace: identity.namespace, workload: identity.workload)
         backends[Self.appBackendName] = Backend(service: app, endpoints: [config.inbound.app])
         self.backends = backends
+        self.failureAccrual = config.upstream.failureAccrual.policy
     }
 
     func chain(for direction: TrafficDirection) -> FilterChain {

@@ -110,8 +110,6 @@ extension Weft_Tap_V1_TapEvent {
                 $0.responseBytes = UInt64(bytes)
                 $0.error = error ?? ""
             }
-        case .dropped(let count):
-            dropped.events = UInt64(count)
         }
     }
 }

@@ -29,7 +29,7 @@ public struct TapEvent: Sendable {
         }
     }
 
-    public enum Kind: Sendable, Equatable {
+    public enum Kind: Sendable {
         /// The request head.
         case requestInit(method: String, scheme: String?, authority: String?, path: String?,
                          headers: [(name: String, value: String)], timestampMicros: UInt64)
@@ -37,21 +37,6 @@ public struct TapEvent: Sendable {
         case responseInit(status: Int, latencyMicros: UInt64)
         /// The end of the exchange.
         case responseEnd(grpcStatus: Int?, durationMicros: UInt64, responseBytes: Int, error: String?)
-        /// Events this tap lost since the last report because its reader was too slow.
-        case dropped(count: Int)
-
-        public static func == (lhs: Kind, rhs: Kind) -> Bool {
-            switch (lhs, rhs) {
-            case let (.requestInit(m1, s1, a1, p1, h1, t1), .requestInit(m2, s2, a2, p2, h2, t2)):
-                return m1 == m2 && s1 == s2 && a1 == a2 && p1 == p2 && t1 == t2
-                    && h1.map(\.name) == h2.map(\.name) && h1.map(\.value) == h2.map(\.value)
-            case let (.responseInit(s1, l1), .responseInit(s2, l2)): return s1 == s2 && l1 == l2
-            case let (.responseEnd(g1, d1, b1, e1), .responseEnd(g2, d2, b2, e2)):
-                return g1 == g2 && d1 == d2 && b1 == b2 && e1 == e2
-            case let (.dropped(c1), .dropped(c2)): return c1 == c2
-            default: return false
-            }
-        }
     }
 
     public var context: Context

@@ -61,23 +61,20 @@ public indirect enum TapPredicate: Sendable {
     }
 }
 
-/// What a tap knows about a request when it decides whether to observe it.
-public struct TappedRequest: Sendable {
-    public var direction: TrafficDirection
-    public var request: HTTPRequest
+/// What a tap knows about a request when it decides whether to observe it. The request is
+/// split once (method, host, path), however many conditions and taps look at it.
+public struct TappedRequest {
+    public let direction: TrafficDirection
     /// The client's address, `ip:port` (empty when unknown).
-    public var source: String
+    public let source: String
     /// Where the request was sent; nil when the proxy answered it itself.
-    public var upstream: UpstreamTarget?
-    public var route: String?
+    public let upstream: UpstreamTarget?
+    let view: RequestView
 
-    var view: RequestView { RequestView(request) }
-
-    public init(direction: TrafficDirection, request: HTTPRequest, source: String, upstream: UpstreamTarget?, route: String?) {
+    public init(direction: TrafficDirection, request: HTTPRequest, source: String, upstream: UpstreamTarget?) {
         self.direction = direction
-        self.request = request
+        self.view = RequestView(request)
         self.source = source
         self.upstream = upstream
-        self.route = route
     }
 }
