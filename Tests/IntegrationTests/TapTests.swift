@@ -105,10 +105,11 @@ extension Integration {
             let dropped = try await proxy.metric("weft_tap_dropped_events_total") ?? 0
             let rss = try await proxy.metric("process_resident_memory_bytes") ?? 0
             #expect(rss < 200_000_000, "RSS \(rss) with a stuck tapper")
-            if dropped > 0 {
-                tapper.signal(SIGCONT)
-                _ = try await tapper.waitForOutput("dropped \\d+ requests and \\d+ events")
-            }
+            // 60 000 events cannot fit the tap's buffer and the sockets' buffers toward a stopped reader.
+            #expect(dropped > 0)
+            // Once it reads again, the tapper is told what it missed.
+            tapper.signal(SIGCONT)
+            _ = try await tapper.waitForOutput("dropped \\d+ requests and \\d+ events")
         }
 
         @Test func anUnreachableProxyIsOneClearError() async throws {
