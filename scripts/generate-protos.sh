@@ -7,11 +7,14 @@ command -v protoc >/dev/null || { echo "protoc missing: apt-get install protobuf
 swift build --product protoc-gen-swift
 swift build --product protoc-gen-grpc-swift-2
 bin=$(swift build --show-bin-path)
-out=Sources/WeftTapAPI/Generated
-mkdir -p "$out"
-protoc --plugin=protoc-gen-swift="$bin/protoc-gen-swift" \
-  --plugin=protoc-gen-grpc-swift-2="$bin/protoc-gen-grpc-swift-2" -I Protos \
-  --swift_opt=Visibility=Public --swift_out="$out" \
-  --grpc-swift-2_opt=Visibility=Public,Server=true,Client=true \
-  --grpc-swift-2_out="$out" weft/tap/v1/tap.proto
-echo "generated into $out"
+generate() { # proto file, output directory
+  mkdir -p "$2"
+  protoc --plugin=protoc-gen-swift="$bin/protoc-gen-swift" \
+    --plugin=protoc-gen-grpc-swift-2="$bin/protoc-gen-grpc-swift-2" -I Protos \
+    --swift_opt=Visibility=Public --swift_out="$2" \
+    --grpc-swift-2_opt=Visibility=Public,Server=true,Client=true \
+    --grpc-swift-2_out="$2" "$1"
+  echo "generated $1 into $2"
+}
+generate weft/tap/v1/tap.proto Sources/WeftTapAPI/Generated
+generate weft/controller/v1/config.proto Sources/WeftControllerAPI/Generated

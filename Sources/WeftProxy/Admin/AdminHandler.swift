@@ -26,7 +26,16 @@ struct ConfigReport: Encodable {
     var inbound: Listener?
     var outbound: Listener?
     var backends: [String: [String]]
+    /// The controller link, when the proxy has one.
+    var controller: Controller? = nil
     var source: String
+
+    struct Controller: Encodable {
+        var address: String
+        var connected: Bool
+        var lastError: String?
+        var lastSnapshot: String?
+    }
 }
 
 /// The admin listener: `/live`, `/ready`, `/config`, `/metrics`. Small and rarely hit, so a plain NIO handler.

@@ -25,26 +25,89 @@ public struct ConfigLoader: Sendable {
     }
 
     /// Loads `path` into a ready-to-swap snapshot; throws ``ConfigError`` with file, line and field.
-    public func load(path: String) throws(ConfigError) -> ProxySnapshot {
-        let text: String
+    public func load(path: String, pushed: PushedConfig? = nil) throws(ConfigError) -> ProxySnapshot {
+        try load(text: Self.read(path), file: path, pushed: pushed)
+    }
+
+    /// The file's text, or a ``ConfigError`` saying why it cannot be read.
+    public static func read(_ path: String) throws(ConfigError) -> String {
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            return try String(contentsOfFile: path, encoding: .utf8)
         } catch {
             throw ConfigError(file: path, line: nil, field: "", message: "cannot read the file: \(error.localizedDescription)")
         }
-        return try load(text: text, file: path)
     }
 
-    /// Loads config from YAML text; `file` only names it in errors.
-    public func load(text: String, file: String = "<config>") throws(ConfigError) -> ProxySnapshot {
-        let root: Yams.Node
+    /// Loads config from YAML text; `file` only names it in errors. With `pushed`, the controller's
+    /// snapshot replaces the bootstrap's dynamic keys (filters, backends, upstream); an error in
+    /// those keys names the snapshot instead of the file.
+    public func load(text: String, file: String = "<config>", pushed: PushedConfig? = nil) throws(ConfigError) -> ProxySnapshot {
+        var root = try Self.compose(text, file: file)
+        var fileFor: (String) -> String = { _ in file }
+        var source = text
+        if let pushed {
+            let snapshotName = "controller snapshot \(pushed.version)"
+            let overlay = try Self.compose(pushed.config, file: snapshotName)
+            root = try Self.merge(overlay, into: root, snapshotName: snapshotName)
+            fileFor = { field in PushedConfig.owns(field) ? snapshotName : file }
+            source = text + "\n# --- controller snapshot \(pushed.version) ---\n" + pushed.config
+        }
         do {
-            root = try Yams.compose(yaml: text) ?? .mapping(Yams.Node.Mapping([]))
+            return try load(root: root, source: source, file: file, version: pushed?.version)
+        } catch {
+            var error = error
+            error.file = fileFor(error.field)
+            throw error
+        }
+    }
+
+    private static func compose(_ text: String, file: String) throws(ConfigError) -> Yams.Node {
+        do {
+            return try Yams.compose(yaml: text) ?? .mapping(Yams.Node.Mapping([]))
         } catch let error as YamlError {
             throw ConfigError(file: file, line: Self.line(of: error), field: "", message: "not valid YAML: \(Self.summary(of: error))")
         } catch {
             throw ConfigError(file: file, line: nil, field: "", message: "not valid YAML: \(error)")
         }
+    }
+
+    /// The bootstrap with the snapshot's keys laid over it: `inbound`/`outbound` key by key, the rest whole.
+    private static func merge(_ overlay: Yams.Node, into base: Yams.Node, snapshotName: String) throws(ConfigError) -> Yams.Node {
+        guard case .mapping(let pushed) = overlay else {
+            if case .scalar(let scalar) = overlay, scalar.string.isEmpty || scalar.string == "null" { return base }
+            throw ConfigError(file: snapshotName, line: overlay.mark?.line, field: "", message: "a snapshot must be a mapping")
+        }
+        guard case .mapping(var merged) = base else { return overlay }
+        for (key, value) in pushed {
+            let name = key.string ?? ""
+            guard PushedConfig.topLevelKeys.contains(name) else {
+                throw ConfigError(file: snapshotName, line: key.mark?.line, field: name,
+                                  message: "the controller may set only \(PushedConfig.topLevelKeys.sorted().joined(separator: ", ")); listeners and identity come from the bootstrap file")
+            }
+            if name == "inbound" || name == "outbound" {
+                guard case .mapping(let fields) = value else {
+                    throw ConfigError(file: snapshotName, line: value.mark?.line, field: name, message: "must be a mapping")
+                }
+                for (field, _) in fields where field.string != "filters" {
+                    throw ConfigError(file: snapshotName, line: field.mark?.line, field: "\(name).\(field.string ?? "")",
+                                      message: "the controller may set only \(name).filters")
+                }
+                var listener: Yams.Node.Mapping
+                if case .mapping(let existing) = merged[key] ?? .mapping(Yams.Node.Mapping([])) {
+                    listener = existing
+                } else {
+                    listener = Yams.Node.Mapping([])
+                }
+                for (field, fieldValue) in fields { listener[field] = fieldValue }
+                merged[key] = .mapping(listener)
+            } else {
+                merged[key] = value
+            }
+        }
+        return .mapping(merged)
+    }
+
+    private func load(root: Yams.Node, source text: String, file: String, version: String?) throws(ConfigError) -> ProxySnapshot {
         let config: ProxyConfig
         do {
             config = try YAMLDecoder().decode(ProxyConfig.self, from: root)
@@ -82,7 +145,7 @@ public struct ConfigLoader: Sendable {
         let inbound = try chain("inbound", config.inbound.filters, direction: .inbound, names: inboundNames)
         backendNames.remove(ProxySnapshot.appBackendName)
         let outbound = try chain("outbound", config.outbound.filters, direction: .outbound, names: backendNames)
-        return ProxySnapshot(config: config, source: text, identity: identity, inboundChain: inbound, outboundChain: outbound)
+        return ProxySnapshot(config: config, source: text, version: version, identity: identity, inboundChain: inbound, outboundChain: outbound)
     }
 
     /// The chain a listener gets when config names none.
@@ -101,6 +164,9 @@ public struct ConfigLoader: Sendable {
             if !seen.insert(backend.name).inserted {
                 throw fail("backends[\(index)].name", "backend '\(backend.name)' is defined twice")
             }
+        }
+        if let controller = config.controller.address, ListenAddress(parsing: controller) == nil {
+            throw fail("controller.address", "'\(controller)' is not host:port")
         }
         for (index, backend) in config.backends.enumerated() {
             if let workload = backend.workload, WorkloadRef(parsing: workload) == nil {
@@ -126,7 +192,7 @@ public struct ConfigLoader: Sendable {
     }
 
     /// The line a field is written on: the key's line for a mapping entry, the item's for a list item.
-    static func line(_ root: Yams.Node, at path: String) -> Int? {
+    public static func line(_ root: Yams.Node, at path: String) -> Int? {
         if path.hasSuffix("]") { return node(root, at: path)?.mark?.line }
         let parent: Yams.Node?
         let key: String
@@ -146,7 +212,7 @@ public struct ConfigLoader: Sendable {
     }
 
     /// The node at a dotted path like `a.b[2].c`, if present.
-    static func node(_ root: Yams.Node, at path: String) -> Yams.Node? {
+    public static func node(_ root: Yams.Node, at path: String) -> Yams.Node? {
         var current: Yams.Node? = root
         var token = ""
         func step(_ key: String) {
@@ -191,5 +257,24 @@ public struct ConfigLoader: Sendable {
         default:
             return "\(error)"
         }
+    }
+}
+
+/// A snapshot pushed by the controller: the dynamic part of a proxy config, in the file's format.
+public struct PushedConfig: Sendable, Equatable {
+    public var version: String
+    public var config: String
+
+    public init(version: String, config: String) {
+        self.version = version
+        self.config = config
+    }
+
+    /// The keys a snapshot may set; everything else (listeners, identity, the controller's address) is the bootstrap's.
+    public static let topLevelKeys: Set<String> = ["inbound", "outbound", "backends", "upstream"]
+
+    /// Whether an error at `field` is about the snapshot's part of the merged config.
+    static func owns(_ field: String) -> Bool {
+        field.hasPrefix("backends") || field.hasPrefix("upstream") || field.hasPrefix("inbound.filters") || field.hasPrefix("outbound.filters")
     }
 }

@@ -15,9 +15,11 @@ public struct ProxyConfig: Decodable, Sendable {
     public var downstream: DownstreamConfig
     /// How long SIGTERM waits for requests in flight before exiting.
     public var shutdownGracePeriod: ConfigDuration
+    /// The controller that pushes filters and endpoints; none means this file is all there is.
+    public var controller: ControllerConfig
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case identity, admin, tap, inbound, outbound, backends, upstream, downstream, shutdownGracePeriod
+        case identity, admin, tap, inbound, outbound, backends, upstream, downstream, shutdownGracePeriod, controller
     }
 
     public init(from decoder: any Decoder) throws {
@@ -32,6 +34,7 @@ public struct ProxyConfig: Decodable, Sendable {
         upstream = try container.decodeIfPresent(UpstreamConfig.self, forKey: .upstream) ?? UpstreamConfig()
         downstream = try container.decodeIfPresent(DownstreamConfig.self, forKey: .downstream) ?? DownstreamConfig()
         shutdownGracePeriod = try container.decodeIfPresent(ConfigDuration.self, forKey: .shutdownGracePeriod) ?? .seconds(30)
+        controller = try container.decodeIfPresent(ControllerConfig.self, forKey: .controller) ?? ControllerConfig()
     }
 
     /// The defaults: every listener on loopback at Linkerd's ports, the app at 127.0.0.1:8080.
@@ -45,6 +48,31 @@ public struct ProxyConfig: Decodable, Sendable {
         upstream = UpstreamConfig()
         downstream = DownstreamConfig()
         shutdownGracePeriod = .seconds(30)
+        controller = ControllerConfig()
+    }
+}
+
+/// Where the controller's config-push API is. The proxy serves from this file until the first
+/// snapshot arrives, keeps its last good config whenever the controller is unreachable, and
+/// reconnects with back-off.
+public struct ControllerConfig: Decodable, Sendable {
+    /// `host:port` of the controller's push API; `$WEFT_CONTROLLER` when absent; none: standalone.
+    public var address: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case address }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        address = try container.decodeIfPresent(String.self, forKey: .address)
+    }
+
+    /// The address in force: config, then `$WEFT_CONTROLLER`.
+    public func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) -> ListenAddress? {
+        let text = address ?? environment["WEFT_CONTROLLER"].flatMap { $0.isEmpty ? nil : $0 }
+        return text.flatMap(ListenAddress.init(parsing:))
     }
 }
 
@@ -181,12 +209,14 @@ public struct FilterEntry: Decodable, Sendable {
 public struct BackendConfig: Decodable, Sendable {
     public var name: String
     public var endpoints: [ListenAddress]
+    /// The service's name in metrics (`dst_service`) when the backend's name is an alias (`web.demo`).
+    public var service: String?
     /// The namespace of the workload serving it (labels `dst_namespace`).
     public var namespace: String?
     /// The workload serving it, `kind/name` (labels `dst_deployment` etc., and tap's `--to`).
     public var workload: String?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case name, endpoints, namespace, workload }
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, endpoints, service, namespace, workload }
 
     public init(name: String, endpoints: [ListenAddress]) {
         self.name = name
@@ -198,6 +228,7 @@ public struct BackendConfig: Decodable, Sendable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         name = try container.decode(String.self, forKey: .name)
         endpoints = try container.decodeIfPresent([ListenAddress].self, forKey: .endpoints) ?? []
+        service = try container.decodeIfPresent(String.self, forKey: .service)
         namespace = try container.decodeIfPresent(String.self, forKey: .namespace)
         workload = try container.decodeIfPresent(String.self, forKey: .workload)
     }

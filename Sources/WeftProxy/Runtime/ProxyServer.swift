@@ -29,7 +29,11 @@ public final class ProxyServer: Service, AdminState, Sendable {
         var reloads = 0
         var rejectedReloads = 0
         var lastReloadError: String?
+        /// The bootstrap file's text as last loaded (the watcher reloads when it changes).
         var lastSeenSource: String?
+        /// The controller's latest applied snapshot, laid over the bootstrap file on every load.
+        var pushed: PushedConfig?
+        var controller = ControllerLink()
     }
 
     /// - Parameters:
@@ -54,18 +58,24 @@ public final class ProxyServer: Service, AdminState, Sendable {
     }
 
     private func loadSnapshot() throws(ConfigError) -> ProxySnapshot {
-        if let configPath {
-            return try loader.load(path: configPath)
+        try loadSnapshot(pushed: state.withLockedValue { $0.pushed }).snapshot
+    }
+
+    /// The bootstrap file (or the defaults) with `pushed` laid over it; also the file's text.
+    private func loadSnapshot(pushed: PushedConfig?) throws(ConfigError) -> (snapshot: ProxySnapshot, fileText: String) {
+        guard let configPath else {
+            return (try loader.load(text: "{}", file: "<defaults>", pushed: pushed), "{}")
         }
-        return try loader.load(text: "{}", file: "<defaults>")
+        let text = try ConfigLoader.read(configPath)
+        return (try loader.load(text: text, file: configPath, pushed: pushed), text)
     }
 
     public func run() async throws {
-        let snapshot = try loadSnapshot()
+        let (snapshot, fileText) = try loadSnapshot(pushed: nil)
         let store = SnapshotStore(snapshot)
         state.withLockedValue {
             $0.store = store
-            $0.lastSeenSource = snapshot.source
+            $0.lastSeenSource = fileText
         }
         let quiesce = ServerQuiescingHelper(group: group)
         let config = snapshot.config
@@ -101,6 +111,10 @@ public final class ProxyServer: Service, AdminState, Sendable {
             tasks.addTask { await self.reloadOnSignal() }
             if let interval = self.watchInterval, self.configPath != nil {
                 tasks.addTask { await self.watchFile(every: interval) }
+            }
+            if let controller = config.controller.resolve() {
+                let client = ControllerClient(address: controller, proxy: self, group: self.group, logger: self.logger)
+                tasks.addTask { await client.run() }
             }
             // Returns when SIGTERM (or the service group) starts a graceful shutdown.
             try? await gracefulShutdown()
@@ -164,15 +178,30 @@ public final class ProxyServer: Service, AdminState, Sendable {
     /// snapshot in force stays.
     @discardableResult
     public func reload(reason: String) -> Bool {
-        guard let store = state.withLockedValue({ $0.store }) else { return false }
+        install(pushed: state.withLockedValue { $0.pushed }, reason: reason) == nil
+    }
+
+    /// Applies a snapshot from the controller over the bootstrap file. Returns nil when applied
+    /// (or already in force), else the error; the config in force stays.
+    public func apply(_ pushed: PushedConfig) -> ConfigError? {
+        guard let store = state.withLockedValue({ $0.store }) else {
+            return ConfigError(file: "controller snapshot \(pushed.version)", line: nil, field: "", message: "the proxy is not serving yet")
+        }
+        if store.current.version == pushed.version && state.withLockedValue({ $0.pushed == pushed }) { return nil }
+        return install(pushed: pushed, reason: "controller snapshot")
+    }
+
+    private func install(pushed: PushedConfig?, reason: String) -> ConfigError? {
+        guard let store = state.withLockedValue({ $0.store }) else { return nil }
         do {
-            let snapshot = try loadSnapshot()
+            let (snapshot, fileText) = try loadSnapshot(pushed: pushed)
             let old = store.replace(with: snapshot)
             telemetry.metrics.configReloads.increment()
             state.withLockedValue {
                 $0.reloads += 1
                 $0.lastReloadError = nil
-                $0.lastSeenSource = snapshot.source
+                $0.lastSeenSource = fileText
+                $0.pushed = pushed
             }
             if old.config.inbound.address != snapshot.config.inbound.address
                 || old.config.outbound.address != snapshot.config.outbound.address
@@ -180,7 +209,7 @@ public final class ProxyServer: Service, AdminState, Sendable {
                 logger.warning("listener addresses changed in config; they take effect after a restart")
             }
             logger.info("config reloaded", metadata: ["reason": "\(reason)", "version": "\(snapshot.version)", "previous": "\(old.version)"])
-            return true
+            return nil
         } catch {
             telemetry.metrics.configRejections.increment()
             state.withLockedValue {
@@ -188,8 +217,25 @@ public final class ProxyServer: Service, AdminState, Sendable {
                 $0.lastReloadError = error.description
             }
             logger.error("config rejected, keeping version \(store.current.version): \(error.description)")
-            return false
+            return error
         }
+    }
+
+    /// The identity and addresses the controller needs to know this proxy by.
+    var announcement: ControllerClient.Announcement {
+        let snapshot = state.withLockedValue { $0.store?.current }
+        let config = snapshot?.config ?? ProxyConfig()
+        let identity = snapshot?.identity ?? config.identity.resolve()
+        return ControllerClient.Announcement(
+            identity: identity,
+            adminAddress: config.admin.address.description,
+            tapAddress: config.tap.enabled ? config.tap.address.description : "",
+            configVersion: snapshot?.version ?? "")
+    }
+
+    /// Records the link's state for `/config`.
+    func controllerLink(_ update: (inout ControllerLink) -> Void) {
+        state.withLockedValue { update(&$0.controller) }
     }
 
     private func reloadOnSignal() async {
@@ -258,7 +304,9 @@ public final class ProxyServer: Service, AdminState, Sendable {
     }
 
     func configReport() -> ConfigReport {
-        let (store, reloads, rejected, lastError) = state.withLockedValue { ($0.store, $0.reloads, $0.rejectedReloads, $0.lastReloadError) }
+        let (store, reloads, rejected, lastError, link) = state.withLockedValue {
+            ($0.store, $0.reloads, $0.rejectedReloads, $0.lastReloadError, $0.controller)
+        }
         guard let snapshot = store?.current else {
             return ConfigReport(version: "", loadedAt: "", file: configPath, reloads: 0, rejectedReloads: 0, backends: [:], source: "")
         }
@@ -279,6 +327,10 @@ public final class ProxyServer: Service, AdminState, Sendable {
             outbound: config.outbound.enabled
                 ? .init(address: config.outbound.address.description, filters: snapshot.outboundChain.allNames, app: nil) : nil,
             backends: backends,
+            controller: config.controller.resolve().map { address in
+                .init(address: address.description, connected: link.connected, lastError: link.lastError,
+                      lastSnapshot: link.lastSnapshot)
+            },
             source: snapshot.source)
     }
 }

@@ -11,7 +11,7 @@ public final class ProxySnapshot: Sendable {
     public let config: ProxyConfig
     /// The file's text, as loaded.
     public let source: String
-    /// A short hash of the source: the config version.
+    /// The controller's snapshot version when pushed; otherwise a short hash of the source.
     public let version: String
     public let loadedAt: Date
     /// Who this proxy is (from config and environment).
@@ -23,17 +23,17 @@ public final class ProxySnapshot: Sendable {
     /// The circuit breaker's rules, derived from config once.
     let failureAccrual: FailureAccrual
 
-    init(config: ProxyConfig, source: String, identity: ProxyIdentity, inboundChain: FilterChain, outboundChain: FilterChain) {
+    init(config: ProxyConfig, source: String, version: String? = nil, identity: ProxyIdentity, inboundChain: FilterChain, outboundChain: FilterChain) {
         self.config = config
         self.identity = identity
         self.source = source
-        self.version = Self.hash(source)
+        self.version = version ?? Self.hash(source)
         self.loadedAt = Date()
         self.inboundChain = inboundChain
         self.outboundChain = outboundChain
         var backends: [String: Backend] = [:]
         for backend in config.backends {
-            let service = ServiceIdentity(service: backend.name, namespace: backend.namespace,
+            let service = ServiceIdentity(service: backend.service ?? backend.name, namespace: backend.namespace,
                                           workload: backend.workload.flatMap(WorkloadRef.init(parsing:)))
             backends[backend.name] = Backend(service: service, endpoints: backend.endpoints)
         }

@@ -1,0 +1,104 @@
+import WeftFilter
+import WeftProxy
+import Yams
+
+/// A proxy's config as the controller sends it: the dynamic keys of a proxy config file.
+public struct RenderedSnapshot: Sendable, Equatable {
+    /// A hash of `config`: the same content always has the same version, across controller restarts.
+    public var version: String
+    public var config: String
+}
+
+/// Turns the mesh state into each proxy's snapshot, and validates a state before it is used.
+public struct SnapshotRenderer: Sendable {
+    /// The filters the controller can check; other names pass through to proxies (which NACK what they lack).
+    public let registry: FilterRegistry
+
+    public init(registry: FilterRegistry) {
+        self.registry = registry
+    }
+
+    /// The snapshot for proxies of `workload` in `namespace`: its chains (when the mesh file sets
+    /// them) and every service as a backend, named `service.namespace` and, within the proxy's
+    /// namespace, plain `service` (the authority host an app uses, e.g. `http://voting/`).
+    public func render(_ state: MeshState, namespace: String, workload: WorkloadRef?) -> RenderedSnapshot {
+        render(state, for: state.workload(namespace: namespace, ref: workload), namespace: namespace)
+    }
+
+    private func render(_ state: MeshState, for spec: WorkloadSpec?, namespace: String, keepFilter: (String) -> Bool = { _ in true }) -> RenderedSnapshot {
+        var root: [(Node, Node)] = []
+        func listener(_ key: String, _ filters: Node?) {
+            guard let filters else { return }
+            var kept = filters
+            if case .sequence(let items) = filters {
+                kept = .sequence(Node.Sequence(items.filter { keepFilter($0["name"]?.string ?? "") }))
+            }
+            root.append((Node(key), .mapping(Node.Mapping([(Node("filters"), kept)]))))
+        }
+        listener("inbound", spec?.inboundFilters?.node)
+        listener("outbound", spec?.outboundFilters?.node)
+        var backends: [Node] = []
+        let services = state.workloads.sorted { ($0.namespace, $0.service) < ($1.namespace, $1.service) }
+        for service in services {
+            var names = ["\(service.service).\(service.namespace)"]
+            if service.namespace == namespace { names.insert(service.service, at: 0) }
+            for name in names {
+                backends.append(.mapping(Node.Mapping([
+                    (Node("name"), Node(name)),
+                    (Node("service"), Node(service.service)),
+                    (Node("namespace"), Node(service.namespace)),
+                    (Node("workload"), Node(service.ref.description)),
+                    (Node("endpoints"), .sequence(Node.Sequence(service.endpoints.map { Node($0.description) }))),
+                ])))
+            }
+        }
+        root.append((Node("backends"), .sequence(Node.Sequence(backends))))
+        let text = (try? Yams.serialize(node: .mapping(Node.Mapping(root)))) ?? ""
+        return RenderedSnapshot(version: Self.version(of: text), config: text)
+    }
+
+    /// Checks every workload's snapshot as its proxies would load it (filters the controller does
+    /// not have are skipped and reported as warnings). Throws the first error, with the mesh file's line.
+    public func validate(_ state: MeshState) throws(DiscoveryError) -> [String] {
+        let loader = ConfigLoader(registry: registry)
+        var warnings: [String] = []
+        let known = Set(registry.names)
+        for (index, spec) in state.workloads.enumerated() {
+            for (key, filters) in [("inbound", spec.inboundFilters?.node), ("outbound", spec.outboundFilters?.node)] {
+                guard case .sequence(let items) = filters else { continue }
+                for item in items {
+                    let name = item["name"]?.string ?? ""
+                    if !known.contains(name) {
+                        warnings.append("\(state.source):\(item.mark?.line ?? 0): workloads[\(index)].\(key).filters: filter '\(name)' is not compiled into the controller, so it is not checked here; proxies without it will reject (NACK) the snapshot")
+                    }
+                }
+            }
+            let snapshot = render(state, for: spec, namespace: spec.namespace, keepFilter: known.contains)
+            do {
+                _ = try loader.load(text: "{}", file: "<bootstrap>", pushed: PushedConfig(version: snapshot.version, config: snapshot.config))
+            } catch {
+                var line: Int?
+                for key in ["inbound", "outbound"] where error.field.hasPrefix("\(key).filters") {
+                    let filters = key == "inbound" ? spec.inboundFilters?.node : spec.outboundFilters?.node
+                    let inner = String(error.field.dropFirst("\(key).filters".count))
+                    if let filters {
+                        line = inner.isEmpty ? filters.mark?.line : (ConfigLoader.node(filters, at: inner)?.mark?.line ?? filters.mark?.line)
+                    }
+                }
+                throw DiscoveryError(file: state.source, line: line, field: "workloads[\(index)].\(error.field)", message: error.message)
+            }
+        }
+        return warnings
+    }
+
+    /// FNV-1a 64-bit, hex (stable across runs and machines).
+    static func version(of text: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        let hex = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}
