@@ -5,7 +5,8 @@ import GRPCNIOTransportHTTP2Posix
 import SwiftProtobuf
 import WeftTapAPI
 
-/// `weft tap`: streams live requests from one proxy's tap listener.
+/// `weft tap`: streams live requests, from every proxy of a resource (through the controller) or
+/// straight from one proxy's tap listener (`--proxy`).
 struct TapCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tap",
@@ -13,16 +14,24 @@ struct TapCommand: AsyncParsableCommand {
         discussion: """
             Prints one line per request event, as it happens: `req` (request head), `rsp` \
             (response head, with time to first byte), `end` (gRPC status, duration, bytes). \
-            Filters combine with AND. Stop with Ctrl-C.
+            Filters combine with AND. Stop with Ctrl-C. With RESOURCE (deploy/NAME, po/NAME, \
+            svc/NAME, ns/NAME) the controller taps every proxy of it and merges the streams; \
+            without, --proxy names one proxy's tap listener.
             """)
 
-    @Option(help: "The proxy's tap listener, host:port.")
+    @Argument(help: "What to tap, through the controller: deploy/NAME, po/NAME, svc/NAME or ns/NAME.")
+    var resource: String?
+
+    @Option(name: .shortAndLong, help: "The namespace of RESOURCE, --to and --from (default: any).")
+    var namespace: String?
+
+    @Option(help: "Without RESOURCE: the proxy's tap listener, host:port.")
     var proxy = "127.0.0.1:4190"
 
-    @Option(help: "Only requests sent to this: deploy/NAME (or another kind/NAME), svc/NAME, or an endpoint ip:port.")
+    @Option(help: "Only requests sent to this: deploy/NAME (or another kind/NAME), svc/NAME, or (with --proxy) an endpoint ip:port.")
     var to: String?
 
-    @Option(help: "Only requests from this client address (ip or ip:port prefix).")
+    @Option(help: "Only requests from this: a resource (deploy/NAME: its proxies' requests to RESOURCE) or a client address prefix.")
     var from: String?
 
     @Option(help: "Only requests whose path starts with this.")
@@ -52,10 +61,16 @@ struct TapCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "Output: wide (default lines plus destination workload and route) or json (one object per line).")
     var output: OutputFormat?
 
+    @OptionGroup var controller: ControllerOption
+
     enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case wide, json }
     enum DirectionOption: String, ExpressibleByArgument, CaseIterable { case `in`, out }
 
     func run() async throws {
+        if let resource {
+            try await tapThroughController(resource)
+            return
+        }
         guard let (host, port) = Self.hostPort(proxy) else {
             throw ValidationError("--proxy '\(proxy)' is not host:port")
         }
@@ -86,6 +101,33 @@ struct TapCommand: AsyncParsableCommand {
                 throw ValidationError("tap ended: \(error.code): \(error.message)")
             }
         }
+    }
+
+    /// Taps every proxy of `resource` through the controller's merged stream.
+    private func tapThroughController(_ resource: String) async throws {
+        if direction != nil {
+            throw ValidationError("--direction goes with --proxy; with a RESOURCE, --to and --from say which requests")
+        }
+        let format = output
+        var failures: [String] = []
+        var events = 0
+        try await controller.client.lines("/api/v1/tap", [
+            ("resource", resource), ("namespace", namespace), ("to", to), ("from", from), ("path", path),
+            ("path_regex", pathRegex), ("method", method), ("authority", authority),
+            ("max_rps", String(maxRps)), ("limit", String(limit)),
+        ] + headers.map { ("header", $0) }) { line in
+            if line.hasPrefix("{\"error\"") {
+                struct Failure: Decodable { var error: String }
+                let message = (try? JSONDecoder().decode(Failure.self, from: Data(line.utf8)).error) ?? line
+                FileHandle.standardError.write(Data("weft tap: \(message)\n".utf8))
+                failures.append(message)
+                return
+            }
+            let event = try Weft_Tap_V1_TapEvent(jsonString: line)
+            events += 1
+            FileHandle.standardOutput.write(Data((try TapLine.render(event, format: format) + "\n").utf8))
+        }
+        if events == 0 && !failures.isEmpty { throw ExitCode(1) }
     }
 
     func makeRequest() throws -> Weft_Tap_V1_ObserveRequest {
@@ -153,6 +195,7 @@ enum TapLine {
         let context = event.context
         var head = "id=\(context.id) proxy=\(context.direction == .inbound ? "in" : "out") src=\(context.source.address) dst=\(context.destination.address) tls=\(context.tls)"
         if format == .wide {
+            if !context.source.workload.isEmpty { head += " src_res=\(context.source.workload)" }
             if !context.destination.workload.isEmpty { head += " dst_res=\(context.destination.workload)" }
             if !context.destination.namespace.isEmpty { head += " dst_ns=\(context.destination.namespace)" }
             if !context.route.isEmpty { head += " route=\(context.route)" }

@@ -1,21 +1,13 @@
 import ArgumentParser
 import WeftProxyMain
 
-/// The Weft CLI. It grows with the mesh: `up`, `stat`, `install`, `inject` come later.
+/// The Weft CLI: the mesh on one machine (`up`), the control plane (`controller`), a proxy
+/// (`proxy`), and the commands that look into a running mesh (`stat`, `edges`, `tap`, `check`).
 @main
 struct Weft: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weft",
         abstract: "Weft: a service mesh with a filter-chain proxy.",
-        subcommands: [Version.self, ProxyCommand.self, TapCommand.self])
+        subcommands: [UpCommand.self, StatCommand.self, EdgesCommand.self, TapCommand.self, CheckCommand.self,
+                      VersionCommand.self, ControllerCommand.self, ProxyCommand.self])
 }
-
-struct Version: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print Weft's version.")
-
-    func run() {
-        print("weft \(WeftVersion.current)")
-    }
-}
-
-

@@ -1,0 +1,120 @@
+import AsyncHTTPClient
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import WeftFilter
+import WeftProxy
+
+/// How a controller runs.
+public struct ControllerOptions: Sendable {
+    /// The config-push gRPC API proxies connect to.
+    public var pushAddress = ListenAddress(host: "127.0.0.1", port: 4200)
+    /// The public HTTP/JSON API (`weft stat`, `weft tap`, `weft check`).
+    public var apiAddress = ListenAddress(host: "127.0.0.1", port: 4201)
+    /// How often the embedded path scrapes each proxy's `/metrics`.
+    public var scrapeInterval: Duration = .seconds(2)
+    /// Read stat from this Prometheus instead of the controller's own scrapes.
+    public var prometheusURL: String?
+
+    public init() {}
+}
+
+/// The control plane as a swift-service-lifecycle `Service`: discovery in, snapshots out to every
+/// proxy (gRPC), metrics scraped for stat, and the public API. Stops on graceful shutdown.
+public final class ControllerServer: Service, Sendable {
+    public let controller: MeshController
+    private let options: ControllerOptions
+    private let discovery: any Discovery
+    private let group: MultiThreadedEventLoopGroup
+    private let logger: Logger
+    private let ready: AsyncStream<Void>.Continuation
+    /// Yields once both listeners are bound.
+    public let listening: AsyncStream<Void>
+
+    public init(options: ControllerOptions, discovery: any Discovery, registry: FilterRegistry,
+                group: MultiThreadedEventLoopGroup, logger: Logger) {
+        self.options = options
+        self.discovery = discovery
+        self.group = group
+        self.logger = logger
+        self.controller = MeshController(renderer: SnapshotRenderer(registry: registry), logger: logger)
+        (listening, ready) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    public func run() async throws {
+        let client = HTTPClient(eventLoopGroupProvider: .shared(group))
+        let store = ScrapeStore()
+        let metrics: any MetricsSource = options.prometheusURL.map { PrometheusSource(url: $0, client: client) } ?? store
+
+        let push = options.pushAddress
+        let transport = HTTP2ServerTransport.Posix(
+            address: push.host.contains(":") ? .ipv6(host: push.host, port: push.port) : .ipv4(host: push.host, port: push.port),
+            transportSecurity: .plaintext, eventLoopGroup: group)
+        let grpc = GRPCServer(transport: transport, services: [ConfigPushService(controller: controller)])
+
+        let api = PublicAPI(controller: controller, metrics: metrics, tap: TapFanOut(controller: controller, group: group))
+        let apiAddress = options.apiAddress
+        let (apiBound, apiBoundSink) = AsyncStream.makeStream(of: Void.self)
+        let app = Application(
+            router: api.router(),
+            configuration: .init(address: .hostname(apiAddress.host, port: apiAddress.port), serverName: "weft-controller"),
+            onServerRunning: { _ in apiBoundSink.yield(); apiBoundSink.finish() },
+            eventLoopGroupProvider: .shared(group),
+            logger: logger)
+
+        do {
+            try await serve(grpc: grpc, transport: transport, app: app, apiBound: apiBound, store: store, metrics: metrics, client: client)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try? await client.shutdown()
+    }
+
+    private func serve(grpc: GRPCServer<HTTP2ServerTransport.Posix>, transport: HTTP2ServerTransport.Posix, app: some ApplicationProtocol,
+                       apiBound: AsyncStream<Void>, store: ScrapeStore, metrics: any MetricsSource, client: HTTPClient) async throws {
+        let push = options.pushAddress
+        let apiAddress = options.apiAddress
+        try await withThrowingDiscardingTaskGroup { tasks in
+            tasks.addTask {
+                for await update in self.discovery.updates() { self.controller.apply(update) }
+            }
+            tasks.addTask { try await grpc.serve() }
+            tasks.addTask { try await app.run() }
+            if options.prometheusURL == nil {
+                let scraper = Scraper(controller: controller, store: store, client: client, interval: options.scrapeInterval, logger: logger)
+                tasks.addTask { await scraper.run() }
+            }
+            tasks.addTask {
+                do {
+                    _ = try await transport.listeningAddress
+                } catch {
+                    throw ControllerError.cannotListen("push API on \(push)", "\(error)")
+                }
+                for await _ in apiBound { break }
+                self.logger.info("weft-controller ready", metadata: [
+                    "push": "\(push)", "api": "\(apiAddress)", "discovery": "\(self.discovery.name)",
+                    "stat": "\(metrics.name)"])
+                self.ready.yield()
+            }
+            try? await gracefulShutdown()
+            grpc.beginGracefulShutdown()
+            tasks.cancelAll()
+        }
+    }
+}
+
+/// The controller could not start.
+public enum ControllerError: Error, CustomStringConvertible {
+    case cannotListen(String, String)
+
+    public var description: String {
+        switch self {
+        case .cannotListen(let what, let why): return "cannot listen for the \(what): \(why)"
+        }
+    }
+}
