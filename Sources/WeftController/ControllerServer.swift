@@ -79,31 +79,43 @@ public final class ControllerServer: Service, Sendable {
                        apiBound: AsyncStream<Void>, store: ScrapeStore, metrics: any MetricsSource, client: HTTPClient) async throws {
         let push = options.pushAddress
         let apiAddress = options.apiAddress
-        try await withThrowingDiscardingTaskGroup { tasks in
-            tasks.addTask {
-                for await update in self.discovery.updates() { self.controller.apply(update) }
-            }
-            tasks.addTask { try await grpc.serve() }
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            // The API server ends by itself on graceful shutdown (after answering what is in flight).
             tasks.addTask { try await app.run() }
-            if options.prometheusURL == nil {
-                let scraper = Scraper(controller: controller, store: store, client: client, interval: options.scrapeInterval, logger: logger)
-                tasks.addTask { await scraper.run() }
-            }
             tasks.addTask {
-                do {
-                    _ = try await transport.listeningAddress
-                } catch {
-                    throw ControllerError.cannotListen("push API on \(push)", "\(error)")
+                try await withThrowingDiscardingTaskGroup { inner in
+                    inner.addTask {
+                        for await update in self.discovery.updates() { self.controller.apply(update) }
+                    }
+                    inner.addTask {
+                        do {
+                            try await grpc.serve()
+                        } catch where Task.isCancelled || Task.isShuttingDownGracefully {
+                            // Config streams never end by themselves: shutdown cancels them.
+                        }
+                    }
+                    if self.options.prometheusURL == nil {
+                        let scraper = Scraper(controller: self.controller, store: store, client: client, interval: self.options.scrapeInterval, logger: self.logger)
+                        inner.addTask { await scraper.run() }
+                    }
+                    inner.addTask {
+                        do {
+                            _ = try await transport.listeningAddress
+                        } catch {
+                            throw ControllerError.cannotListen("push API on \(push)", "\(error)")
+                        }
+                        for await _ in apiBound { break }
+                        self.logger.info("weft-controller ready", metadata: [
+                            "push": "\(push)", "api": "\(apiAddress)", "discovery": "\(self.discovery.name)",
+                            "stat": "\(metrics.name)"])
+                        self.ready.yield()
+                    }
+                    try? await gracefulShutdown()
+                    grpc.beginGracefulShutdown()
+                    inner.cancelAll()
                 }
-                for await _ in apiBound { break }
-                self.logger.info("weft-controller ready", metadata: [
-                    "push": "\(push)", "api": "\(apiAddress)", "discovery": "\(self.discovery.name)",
-                    "stat": "\(metrics.name)"])
-                self.ready.yield()
             }
-            try? await gracefulShutdown()
-            grpc.beginGracefulShutdown()
-            tasks.cancelAll()
+            try await tasks.waitForAll()
         }
     }
 }
