@@ -17,6 +17,15 @@ struct ControllerAPIClient {
         ProcessInfo.processInfo.environment["WEFT_CONTROLLER_API"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:4201"
     }
 
+    /// A client that reports a controller that is down at once (no reconnect attempts: a CLI
+    /// call is one request, and "connection refused" is the answer the user needs).
+    private static let http: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(3)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
     static let startHint = "is it running? `weft up -f config/mesh.yaml` starts a mesh with its controller; `weft controller --mesh FILE` starts one alone"
 
     func url(_ path: String, _ query: [(String, String?)]) -> String {
@@ -58,7 +67,7 @@ struct ControllerAPIClient {
 
     private func send(_ path: String, _ query: [(String, String?)], timeout: TimeAmount) async throws -> HTTPClientResponse {
         do {
-            return try await HTTPClient.shared.execute(HTTPClientRequest(url: url(path, query)), timeout: timeout)
+            return try await Self.http.execute(HTTPClientRequest(url: url(path, query)), timeout: timeout)
         } catch {
             throw CLIError("cannot reach the weft controller at \(base) (\(Self.reason(error))); \(Self.startHint)")
         }

@@ -145,7 +145,7 @@ struct Exposition {
     }
 }
 
-/// Debian's Prometheus, scraping one target every second, with its own storage in a temp folder.
+/// Debian's Prometheus, scraping its targets every second, with its own storage in a temp folder.
 final class PrometheusServer {
     let process: ChildProcess
     let port: Int
@@ -158,6 +158,10 @@ final class PrometheusServer {
     }
 
     static func start(scraping target: String) async throws -> PrometheusServer {
+        try await start(scraping: [target])
+    }
+
+    static func start(scraping targets: [String]) async throws -> PrometheusServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-prom-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let config = directory.appendingPathComponent("prometheus.yml")
@@ -165,7 +169,7 @@ final class PrometheusServer {
             global: { scrape_interval: 1s, evaluation_interval: 1s }
             scrape_configs:
               - job_name: weft-proxy
-                static_configs: [{ targets: ['\(target)'] }]
+                static_configs: [{ targets: [\(targets.map { "'\($0)'" }.joined(separator: ", "))] }]
             """.write(to: config, atomically: true, encoding: .utf8)
         let port = freePort()
         let process = ChildProcess("/usr/bin/prometheus", [

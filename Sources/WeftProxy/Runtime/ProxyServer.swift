@@ -34,6 +34,9 @@ public final class ProxyServer: Service, AdminState, Sendable {
         /// The controller's latest applied snapshot, laid over the bootstrap file on every load.
         var pushed: PushedConfig?
         var controller = ControllerLink()
+        /// Where the admin and tap listeners really listen (config may say port 0).
+        var adminAddress: String?
+        var tapAddress: String?
     }
 
     /// - Parameters:
@@ -88,7 +91,10 @@ public final class ProxyServer: Service, AdminState, Sendable {
             if config.outbound.enabled {
                 channels.append(try await bindProxy(.outbound, config.outbound.address, store: store, quiesce: quiesce))
             }
-            channels.append(try await bindAdmin(config.admin.address, quiesce: quiesce))
+            let admin = try await bindAdmin(config.admin.address, quiesce: quiesce)
+            channels.append(admin)
+            let adminAddress = Self.describe(admin.localAddress, fallback: config.admin.address)
+            state.withLockedValue { $0.adminAddress = adminAddress }
         } catch {
             for channel in channels { try? await channel.close() }
             throw error
@@ -104,6 +110,7 @@ public final class ProxyServer: Service, AdminState, Sendable {
         } else {
             tapServer = nil
         }
+        state.withLockedValue { $0.tapAddress = tapServer?.address }
         state.withLockedValue { $0.ready = true }
         logger.info("weft-proxy ready", metadata: ["version": "\(snapshot.version)", "config": "\(configPath ?? "<defaults>")"])
 
@@ -223,13 +230,13 @@ public final class ProxyServer: Service, AdminState, Sendable {
 
     /// The identity and addresses the controller needs to know this proxy by.
     var announcement: ControllerClient.Announcement {
-        let snapshot = state.withLockedValue { $0.store?.current }
+        let (snapshot, admin, tap) = state.withLockedValue { ($0.store?.current, $0.adminAddress, $0.tapAddress) }
         let config = snapshot?.config ?? ProxyConfig()
         let identity = snapshot?.identity ?? config.identity.resolve()
         return ControllerClient.Announcement(
             identity: identity,
-            adminAddress: config.admin.address.description,
-            tapAddress: config.tap.enabled ? config.tap.address.description : "",
+            adminAddress: admin ?? config.admin.address.description,
+            tapAddress: tap ?? "",
             configVersion: snapshot?.version ?? "")
     }
 
@@ -312,8 +319,8 @@ public final class ProxyServer: Service, AdminState, Sendable {
         }
         let config = snapshot.config
         var backends: [String: [String]] = [:]
-        for backend in snapshot.backends.values {
-            backends[backend.name] = backend.endpoints.map(\.description)
+        for (name, backend) in snapshot.backends {
+            backends[name] = backend.endpoints.map(\.description)
         }
         return ConfigReport(
             version: snapshot.version,

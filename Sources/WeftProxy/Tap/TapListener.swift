@@ -9,10 +9,13 @@ import WeftTelemetry
 final class TapListener: Sendable {
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let serving: Task<Void, any Error>
+    /// Where it listens, `host:port` (the port the OS chose when config said 0).
+    let address: String
 
-    private init(server: GRPCServer<HTTP2ServerTransport.Posix>, serving: Task<Void, any Error>) {
+    private init(server: GRPCServer<HTTP2ServerTransport.Posix>, serving: Task<Void, any Error>, address: String) {
         self.server = server
         self.serving = serving
+        self.address = address
     }
 
     /// Serves the tap API; returns once it listens, throws ``TapListenerError`` if it cannot bind.
@@ -25,15 +28,16 @@ final class TapListener: Sendable {
             eventLoopGroup: (group as? MultiThreadedEventLoopGroup) ?? .singletonMultiThreadedEventLoopGroup)
         let server = GRPCServer(transport: transport, services: [TapService(hub: hub)])
         let serving = Task { try await server.serve() }
+        let shown: String
         do {
             let bound = try await transport.listeningAddress
-            let shown = bound.ipv4.map { "\($0.host):\($0.port)" } ?? bound.ipv6.map { "[\($0.host)]:\($0.port)" } ?? "\(bound)"
+            shown = bound.ipv4.map { "\($0.host):\($0.port)" } ?? bound.ipv6.map { "[\($0.host)]:\($0.port)" } ?? "\(bound)"
             logger.info("listening", metadata: ["listener": "tap", "address": "\(shown)"])
         } catch {
             serving.cancel()
             throw TapListenerError(address: address, reason: "\(error)")
         }
-        return TapListener(server: server, serving: serving)
+        return TapListener(server: server, serving: serving, address: shown)
     }
 
     /// Stops accepting taps and ends the open ones (taps are endless streams: draining would never finish).

@@ -29,15 +29,24 @@ struct MeshPlan: Sendable {
         self.runDirectory = runDirectory
         self.controller = controller
         var instances: [Instance] = []
+        // Distinct ports: the kernel may hand the same free port out twice in a row.
+        var taken: Set<Int> = [controller.port]
+        func port() throws -> Int {
+            for _ in 0..<100 {
+                let candidate = try freeLoopbackPort()
+                if taken.insert(candidate).inserted { return candidate }
+            }
+            throw ChildProcessError(message: "no free ports on 127.0.0.1")
+        }
         for workload in mesh.workloads {
             guard let command = workload.command else { continue }
             for index in 0..<workload.replicas {
                 let name = "\(workload.name)-\(index)"
                 let appPort: Int
-                if workload.replicas == 1, let fixed = workload.port { appPort = fixed } else { appPort = try freeLoopbackPort() }
+                if workload.replicas == 1, let fixed = workload.port { appPort = fixed } else { appPort = try port() }
                 instances.append(Instance(
                     workload: workload, name: name, command: command, appPort: appPort,
-                    inbound: try freeLoopbackPort(), outbound: try freeLoopbackPort(), admin: try freeLoopbackPort(), tap: try freeLoopbackPort(),
+                    inbound: try port(), outbound: try port(), admin: try port(), tap: try port(),
                     configPath: "\(runDirectory)/proxies/\(workload.namespace).\(name).yaml"))
             }
         }
