@@ -41,7 +41,7 @@ import WeftProxyMain
 
     @Test func anUnknownTopLevelFieldIsRejectedWithItsLine() {
         let failure = error("admin:\n  address: 127.0.0.1:4191\nbackend:\n  - name: x\n")
-        #expect(failure?.description == "proxy.yaml:3: backend: unknown field 'backend'; expected one of: admin, backends, downstream, identity, inbound, outbound, shutdownGracePeriod, tap, upstream")
+        #expect(failure?.description == "proxy.yaml:3: backend: unknown field 'backend'; expected one of: admin, backends, controller, downstream, identity, inbound, outbound, shutdownGracePeriod, tap, upstream")
     }
 
     @Test func aBadAddressNamesTheFieldAndLine() {

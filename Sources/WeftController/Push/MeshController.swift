@@ -64,12 +64,11 @@ public final class MeshController: Sendable {
     /// Takes a discovery update: a valid state replaces the mesh and wakes every proxy stream; an
     /// invalid one is logged and recorded, and the last good state stays.
     public func apply(_ update: Result<MeshState, DiscoveryError>) {
-        let outcome: Result<MeshState, DiscoveryError> = update.flatMap { mesh in
-            Result { () throws(DiscoveryError) in _ = try renderer.validate(mesh); return mesh }
+        let outcome: Result<(MeshState, [String]), DiscoveryError> = update.flatMap { mesh in
+            Result { () throws(DiscoveryError) in (mesh, try renderer.validate(mesh)) }
         }
         switch outcome {
-        case .success(let mesh):
-            let warnings = (try? renderer.validate(mesh)) ?? []
+        case .success(let (mesh, warnings)):
             for warning in warnings { logger.warning("\(warning)") }
             let wakes = state.withLockedValue { state -> [AsyncStream<Void>.Continuation] in
                 state.mesh = mesh
