@@ -81,38 +81,43 @@ public final class ControllerServer: Service, Sendable {
         let apiAddress = options.apiAddress
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             // The API server ends by itself on graceful shutdown (after answering what is in flight).
-            tasks.addTask { try await app.run() }
             tasks.addTask {
-                try await withThrowingDiscardingTaskGroup { inner in
-                    inner.addTask {
-                        for await update in self.discovery.updates() { self.controller.apply(update) }
-                    }
-                    inner.addTask {
-                        do {
-                            try await grpc.serve()
-                        } catch where Task.isCancelled || Task.isShuttingDownGracefully {
-                            // Config streams never end by themselves: shutdown cancels them.
+                do {
+                    try await app.run()
+                } catch {
+                    throw ControllerError.cannotListen("API on \(apiAddress)", "\(error)")
+                }
+            }
+            // Everything else stops when shutdown begins (config streams never end by themselves),
+            // and a failure of one (a port in use) stops the rest.
+            tasks.addTask {
+                try await cancelWhenGracefulShutdown {
+                    try await withThrowingDiscardingTaskGroup { inner in
+                        inner.addTask {
+                            for await update in self.discovery.updates() { self.controller.apply(update) }
+                        }
+                        inner.addTask {
+                            do {
+                                try await grpc.serve()
+                            } catch where Task.isCancelled {
+                            } catch {
+                                throw ControllerError.cannotListen("push API on \(push)", "\(error)")
+                            }
+                        }
+                        if self.options.prometheusURL == nil {
+                            let scraper = Scraper(controller: self.controller, store: store, client: client, interval: self.options.scrapeInterval, logger: self.logger)
+                            inner.addTask { await scraper.run() }
+                        }
+                        inner.addTask {
+                            guard (try? await transport.listeningAddress) != nil else { return }
+                            for await _ in apiBound { break }
+                            guard !Task.isCancelled else { return }
+                            self.logger.info("weft-controller ready", metadata: [
+                                "push": "\(push)", "api": "\(apiAddress)", "discovery": "\(self.discovery.name)",
+                                "stat": "\(metrics.name)"])
+                            self.ready.yield()
                         }
                     }
-                    if self.options.prometheusURL == nil {
-                        let scraper = Scraper(controller: self.controller, store: store, client: client, interval: self.options.scrapeInterval, logger: self.logger)
-                        inner.addTask { await scraper.run() }
-                    }
-                    inner.addTask {
-                        do {
-                            _ = try await transport.listeningAddress
-                        } catch {
-                            throw ControllerError.cannotListen("push API on \(push)", "\(error)")
-                        }
-                        for await _ in apiBound { break }
-                        self.logger.info("weft-controller ready", metadata: [
-                            "push": "\(push)", "api": "\(apiAddress)", "discovery": "\(self.discovery.name)",
-                            "stat": "\(metrics.name)"])
-                        self.ready.yield()
-                    }
-                    try? await gracefulShutdown()
-                    grpc.beginGracefulShutdown()
-                    inner.cancelAll()
                 }
             }
             try await tasks.waitForAll()
@@ -126,7 +131,10 @@ public enum ControllerError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .cannotListen(let what, let why): return "cannot listen for the \(what): \(why)"
+        case .cannotListen(let what, let why):
+            let inUse = why.contains("Address already in use") || why.contains("errno: 98")
+            return "cannot listen for the \(what): "
+                + (inUse ? "address already in use (another weft up or weft controller? --push-address and --api-address choose other ports)" : why)
         }
     }
 }

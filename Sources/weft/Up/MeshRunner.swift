@@ -24,7 +24,7 @@ final class MeshRunner: Service, Sendable {
 
     func run() async throws {
         for await _ in server.listening { break }
-        if Task.isShuttingDownGracefully { return }
+        if Task.isShuttingDownGracefully || Task.isCancelled { return }
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         for instance in plan.instances {
             let proxy = try ChildProcess(
@@ -96,7 +96,7 @@ final class MeshRunner: Service, Sendable {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             for child in apps.withLockedValue({ $0 }) + proxies.withLockedValue({ $0 }) {
                 if let status = child.exited, reported.insert(child.pid).inserted {
-                    print("weft up: \(child.name) exited with status \(status); log: \(child.logPath)")
+                    FileHandle.standardOutput.write(Data("weft up: \(child.name) exited with status \(status); log: \(child.logPath)\n".utf8))
                 }
             }
             try? await Task.sleep(for: .milliseconds(250))
