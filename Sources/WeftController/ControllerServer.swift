@@ -98,7 +98,12 @@ public final class ControllerServer: Service, Sendable {
                         }
                         inner.addTask {
                             do {
-                                try await grpc.serve()
+                                // Cancelled (shutdown, or another listener failed): stop accepting at once.
+                                try await withTaskCancellationHandler {
+                                    try await grpc.serve()
+                                } onCancel: {
+                                    grpc.beginGracefulShutdown()
+                                }
                             } catch where Task.isCancelled {
                             } catch {
                                 throw ControllerError.cannotListen("push API on \(push)", "\(error)")
@@ -120,7 +125,13 @@ public final class ControllerServer: Service, Sendable {
                     }
                 }
             }
-            try await tasks.waitForAll()
+            // The first failure stops the rest (waitForAll would wait for them instead).
+            do {
+                while try await tasks.next() != nil {}
+            } catch {
+                tasks.cancelAll()
+                throw error
+            }
         }
     }
 }

@@ -175,6 +175,18 @@ extension Integration {
             #expect(survivors.isEmpty, "still running: \(survivors)")
         }
 
+        @Test func aControllerWhosePortIsTakenSaysSoAndExits() async throws {
+            let mesh = try await MeshUnderTest.start(mesh: Self.shelf)
+            defer { mesh.stop() }
+            let api = String(mesh.api.dropFirst("http://".count))
+            let second = try await run(Paths.weftBinary, ["controller", "--mesh", mesh.meshFile.path,
+                                                          "--push-address", "127.0.0.1:\(freePort())", "--api-address", api], timeout: .seconds(30))
+            #expect(second.status == 1)
+            #expect(second.stderr.contains("cannot listen for the API on \(api): address already in use"), "\(second.stderr)")
+            // The running mesh is unaffected.
+            #expect(try await mesh.weft(["check"]).status == 0)
+        }
+
         @Test func statFromARealPrometheusMatchesTheControllersOwnScrapes() async throws {
             let mesh = try await MeshUnderTest.start(mesh: Self.shelf)
             defer { mesh.stop() }

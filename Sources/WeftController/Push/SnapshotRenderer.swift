@@ -25,36 +25,38 @@ public struct SnapshotRenderer: Sendable {
         render(state, for: state.workload(namespace: namespace, ref: workload), namespace: namespace)
     }
 
-    private func render(_ state: MeshState, for spec: WorkloadSpec?, namespace: String, keepFilter: (String) -> Bool = { _ in true }) -> RenderedSnapshot {
-        var root: [(Node, Node)] = []
+    private func render(_ state: MeshState, for spec: WorkloadSpec?, namespace: String, keepFilter: (String) -> Bool = { _ in true },
+                        backends: String? = nil) -> RenderedSnapshot {
+        var listeners: [(Node, Node)] = []
         func listener(_ key: String, _ filters: Node?) {
             guard let filters else { return }
             var kept = filters
             if case .sequence(let items) = filters {
                 kept = .sequence(Node.Sequence(items.filter { keepFilter($0["name"]?.string ?? "") }))
             }
-            root.append((Node(key), .mapping(Node.Mapping([(Node("filters"), kept)]))))
+            listeners.append((Node(key), .mapping(Node.Mapping([(Node("filters"), kept)]))))
         }
         listener("inbound", spec?.inboundFilters?.node)
         listener("outbound", spec?.outboundFilters?.node)
-        var backends: [Node] = []
+        var text = listeners.isEmpty ? "" : ((try? Yams.serialize(node: .mapping(Node.Mapping(listeners)))) ?? "")
+        text += backends ?? Self.backends(state, namespace: namespace)
+        return RenderedSnapshot(version: Self.version(of: text), config: text)
+    }
+
+    /// The `backends` section for proxies in `namespace`: the same for all of them, so written once
+    /// per namespace. Names, namespaces and kinds are validated as `[a-z0-9-]`, endpoints as host:port.
+    static func backends(_ state: MeshState, namespace: String) -> String {
+        var text = "backends:\n"
         let services = state.workloads.sorted { ($0.namespace, $0.service) < ($1.namespace, $1.service) }
         for service in services {
             var names = ["\(service.service).\(service.namespace)"]
             if service.namespace == namespace { names.insert(service.service, at: 0) }
+            let endpoints = service.endpoints.map { "'\($0.description)'" }.joined(separator: ", ")
             for name in names {
-                backends.append(.mapping(Node.Mapping([
-                    (Node("name"), Node(name)),
-                    (Node("service"), Node(service.service)),
-                    (Node("namespace"), Node(service.namespace)),
-                    (Node("workload"), Node(service.ref.description)),
-                    (Node("endpoints"), .sequence(Node.Sequence(service.endpoints.map { Node($0.description) }))),
-                ])))
+                text += "- {name: '\(name)', service: '\(service.service)', namespace: '\(service.namespace)', workload: '\(service.ref.description)', endpoints: [\(endpoints)]}\n"
             }
         }
-        root.append((Node("backends"), .sequence(Node.Sequence(backends))))
-        let text = (try? Yams.serialize(node: .mapping(Node.Mapping(root)))) ?? ""
-        return RenderedSnapshot(version: Self.version(of: text), config: text)
+        return text
     }
 
     /// Checks every workload's snapshot as its proxies would load it (filters the controller does
@@ -63,6 +65,9 @@ public struct SnapshotRenderer: Sendable {
         let loader = ConfigLoader(registry: registry)
         var warnings: [String] = []
         let known = Set(registry.names)
+        // Workloads whose snapshots are the same text (same namespace, same chains) are checked once.
+        var checked: Set<String> = []
+        var backendsByNamespace: [String: String] = [:]
         for (index, spec) in state.workloads.enumerated() {
             for (key, filters) in [("inbound", spec.inboundFilters?.node), ("outbound", spec.outboundFilters?.node)] {
                 guard case .sequence(let items) = filters else { continue }
@@ -73,7 +78,10 @@ public struct SnapshotRenderer: Sendable {
                     }
                 }
             }
-            let snapshot = render(state, for: spec, namespace: spec.namespace, keepFilter: known.contains)
+            let backends = backendsByNamespace[spec.namespace] ?? Self.backends(state, namespace: spec.namespace)
+            backendsByNamespace[spec.namespace] = backends
+            let snapshot = render(state, for: spec, namespace: spec.namespace, keepFilter: known.contains, backends: backends)
+            guard checked.insert(snapshot.version).inserted else { continue }
             do {
                 _ = try loader.load(text: "{}", file: "<bootstrap>", pushed: PushedConfig(version: snapshot.version, config: snapshot.config))
             } catch {
