@@ -24,6 +24,10 @@ extension Integration {
         /// Sends `count` requests to web's proxy; returns the status codes curl saw.
         static func traffic(_ mesh: MeshUnderTest, count: Int) async throws -> [String] {
             guard let web = mesh.inbound["web-0"] else { throw TestFailure("no web-0 in weft up's table: \(mesh.process.output)") }
+            return try await traffic(to: web, count: count)
+        }
+
+        static func traffic(to web: String, count: Int) async throws -> [String] {
             // One `-o` per URL: curl writes each body where its own `-o` says.
             let urls = (1...count).flatMap { ["-o", "/dev/null", "http://\(web)/?i=\($0)"] }
             let result = try await curl(["-w", "%{http_code}\\n"] + urls)
@@ -159,6 +163,33 @@ extension Integration {
             let unknown = try await mesh.weft(["tap", "deploy/nope", "-n", "shelf"])
             #expect(unknown.status != 0)
             #expect(unknown.stderr.contains("no connected proxy carries deploy/nope"), "\(unknown.stderr)")
+        }
+
+        @Test func diagnoseNamesTheEdgeWhereFailuresStartWithLiveFailingRequests() async throws {
+            let mesh = try await MeshUnderTest.start(mesh: Self.shelf)
+            defer { mesh.stop() }
+            _ = try await Self.traffic(mesh, count: 20)
+            _ = try await mesh.stat(["deploy", "-n", "shelf"]) { Self.count($0["authors"]).requests == 40 }
+            // Traffic goes on while diagnose taps for failing requests.
+            let web = try #require(mesh.inbound["web-0"])
+            let more = Task { try await Self.traffic(to: web, count: 40) }
+            let result = try await mesh.weft(["diagnose", "-n", "shelf", "--sample", "5s"])
+            _ = try await more.value
+            #expect(result.status == 1, "failures found: exit 1")
+            let lines = result.stdout.split(separator: "\n").map(String.init)
+            #expect(lines.first == "Failures start at 1 place (last 1m):", "\(result.stdout)")
+            #expect(lines.contains { $0.hasPrefix("× books → authors   50.00% success") }, "\(result.stdout)")
+            #expect(lines.contains("    authors called by web: 100.00% success (20/20)"), "\(result.stdout)")
+            #expect(lines.contains { $0.hasPrefix("    shows up further as: web → books   50.00% success") }, "\(result.stdout)")
+            let samples = lines.filter { $0.hasPrefix("      GET /authors/fragile?n=") }
+            #expect(!samples.isEmpty && samples.allSatisfy { $0.hasSuffix(":authority=authors  :status=500") }, "\(result.stdout)")
+            #expect(lines.contains("Failing, but passed on from further down:"))
+
+            let json = try await mesh.weft(["diagnose", "deploy/authors", "-n", "shelf", "--sample", "0s", "-o", "json"])
+            let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+            let origins = object?["origins"] as? [[String: Any]] ?? []
+            #expect(origins.count == 1)
+            #expect((origins.first?["edge"] as? [String: Any])?["source"] as? String == "books", "\(json.stdout)")
         }
 
         @Test func sigtermStopsTheWholeMeshAndLeavesNoProcessBehind() async throws {

@@ -61,6 +61,32 @@ public struct PublicAPI: Sendable {
                 return Self.json(EdgesReport(window: window, source: metrics.name, edges: edges))
             }
         }
+        router.get("/api/v1/diagnose") { request, _ in
+            await Self.answer {
+                let parameters = request.uri.queryParameters
+                let namespace = parameters.get("namespace").flatMap { $0.isEmpty ? nil : $0 }
+                let resource = try parameters.get("resource").map { try ResourceRef(parsing: $0, namespace: namespace) }
+                let kind: ResourceKind
+                switch resource?.kind {
+                case .workload(let name): kind = .workload(name)
+                case nil: kind = .workload("deployment")
+                default: throw StatError.badRequest("diagnose walks workloads: give deploy/NAME (or another workload kind), or nothing")
+                }
+                let window = try Self.window(parameters.get("window"))
+                let sampleText = parameters.get("sample") ?? "3s"
+                guard let sampleDuration = ConfigDuration(parsing: sampleText), sampleDuration.nanoseconds >= 0 else {
+                    throw StatError.badRequest("sample '\(sampleText)' is not a duration like 0s, 3s or 10s")
+                }
+                let sample = Double(sampleDuration.nanoseconds) / 1e9
+                let data = try await Self.read(metrics, window)
+                let edges = try StatQuery.edges(kind: kind, namespace: nil, window: data)
+                let rows = try StatQuery.rows(StatRequest(resource: ResourceRef(kind: kind, name: nil, namespace: nil), windowSeconds: window),
+                                              window: data, mesh: controller.mesh, proxies: controller.proxies)
+                var diagnosis = Diagnosis.analyze(edges: edges, workloads: rows, scope: (namespace, resource?.name), window: window)
+                diagnosis.origins = await Self.sampleFailures(diagnosis.origins, kind: kind, tap: tap, for: sample)
+                return Self.json(diagnosis)
+            }
+        }
         router.get("/api/v1/tap") { request, _ in
             await Self.answer {
                 let parameters = request.uri.queryParameters
@@ -101,6 +127,71 @@ public struct PublicAPI: Sendable {
     }
 
     // MARK: Helpers
+
+    /// Taps each origin for up to `seconds` (concurrently) and keeps up to three failing requests.
+    static func sampleFailures(_ origins: [Diagnosis.Origin], kind: ResourceKind, tap: TapFanOut, for seconds: Double) async -> [Diagnosis.Origin] {
+        guard seconds > 0 else { return origins }
+        return await withTaskGroup(of: (Int, [Diagnosis.FailedRequest]).self) { group in
+            for (index, origin) in origins.enumerated() {
+                var query: TapQuery
+                if let edge = origin.edge {
+                    query = TapQuery(resource: ResourceRef(kind: kind, name: edge.source, namespace: edge.sourceNamespace))
+                    query.to = ResourceRef(kind: kind, name: edge.destination, namespace: edge.destinationNamespace)
+                } else {
+                    query = TapQuery(resource: ResourceRef(kind: kind, name: origin.workload, namespace: origin.namespace))
+                }
+                query.maxRps = 1000
+                guard let (proxies, request) = try? tap.plan(query) else { continue }
+                let inboundOnly = origin.edge == nil
+                group.addTask {
+                    let events = tap.stream(proxies, request)
+                    return (index, await collectFailures(events, inboundOnly: inboundOnly, within: seconds))
+                }
+            }
+            var sampled = origins
+            for await (index, failures) in group { sampled[index].samples = failures }
+            return sampled
+        }
+    }
+
+    private static func collectFailures(_ events: AsyncStream<TapFanOut.Item>, inboundOnly: Bool, within seconds: Double) async -> [Diagnosis.FailedRequest] {
+        await withTaskGroup(of: [Diagnosis.FailedRequest]?.self) { group in
+            group.addTask {
+                var requests: [UInt64: Diagnosis.FailedRequest] = [:]
+                var failures: [Diagnosis.FailedRequest] = []
+                for await item in events {
+                    guard case .event(let event) = item else { continue }
+                    if inboundOnly && event.context.direction != .inbound { continue }
+                    let id = event.context.id
+                    switch event.event {
+                    case .requestInit(let head):
+                        requests[id] = .init(method: head.method, authority: head.authority, path: head.path, status: nil, grpcStatus: nil)
+                    case .responseInit(let head):
+                        requests[id]?.status = Int(head.status)
+                    case .responseEnd(let end):
+                        guard var request = requests.removeValue(forKey: id) else { continue }
+                        if end.hasGrpcStatus { request.grpcStatus = Int(end.grpcStatus) }
+                        let failed = (request.status ?? 0) >= 500 || (request.grpcStatus ?? 0) != 0 || !end.error.isEmpty
+                        if failed { failures.append(request) }
+                        if failures.count >= 3 { return failures }
+                    default:
+                        continue
+                    }
+                }
+                return failures
+            }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            if let first { return first }
+            // Time is up: whatever the tap found so far is in the other task, which now ends.
+            for await result in group { if let result { return result } }
+            return []
+        }
+    }
 
     static func window(_ text: String?) throws(StatError) -> Double {
         guard let text, !text.isEmpty else { return 60 }
