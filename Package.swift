@@ -21,6 +21,7 @@ let package = Package(
     products: [
         .executable(name: "weft-proxy", targets: ["weft-proxy"]),
         .executable(name: "weft", targets: ["weft"]),
+        .executable(name: "emojivoto", targets: ["Emojivoto"]),
         .library(name: "WeftFilter", targets: ["WeftFilter"]),
         .library(name: "WeftFilterTesting", targets: ["WeftFilterTesting"]),
         .library(name: "WeftRegex", targets: ["WeftRegex"]),
@@ -185,6 +186,30 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+
+        // The demo app (config/demo/emojivoto.yaml): four workloads, one hidden bug, no Weft code.
+        .target(
+            name: "EmojivotoAPI",
+            dependencies: [
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        .executableTarget(
+            name: "Emojivoto",
+            dependencies: [
+                "EmojivotoAPI",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
 

@@ -18,3 +18,4 @@ generate() { # proto file, output directory
 }
 generate weft/tap/v1/tap.proto Sources/WeftTapAPI/Generated
 generate weft/controller/v1/config.proto Sources/WeftControllerAPI/Generated
+generate emojivoto/v1/emojivoto.proto Sources/EmojivotoAPI/Generated

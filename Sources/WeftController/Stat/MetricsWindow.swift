@@ -19,6 +19,14 @@ public struct MetricsWindow: Sendable {
 
     static let gaugeNames: Set<String> = ["tcp_open_connections"]
 
+    /// The part of a `window`-long window ending `now` that the proxies were up for: rates divide
+    /// by it, so a mesh started 20 s ago shows its real request rate, not a third of it.
+    static func covered(window: Double, now: Date, samples: [Sample]) -> Double {
+        let starts = samples.filter { $0.name == "process_start_time_seconds" }.map(\.value)
+        guard let earliest = starts.min() else { return window }
+        return max(1, min(window, now.timeIntervalSince1970 - earliest))
+    }
+
     /// Increases from two readings of the same series: a series absent at the start counts from
     /// zero (counters are created at their first increment); a counter that went down was reset
     /// (the proxy restarted) and counts from zero too.

@@ -20,7 +20,9 @@ public struct PrometheusSource: MetricsSource {
         async let end = query(at: now)
         async let start = query(at: now - seconds)
         // Prometheus adds the target's `job` and `instance`: series are told apart with them, grouped without them.
-        return MetricsWindow.from(start: try await start, end: try await end, seconds: seconds) { $0.labels }
+        let endSamples = try await end
+        let covered = MetricsWindow.covered(window: seconds, now: Date(timeIntervalSince1970: now), samples: endSamples)
+        return MetricsWindow.from(start: try await start, end: endSamples, seconds: covered) { $0.labels }
             .withoutTargetLabels()
     }
 

@@ -42,6 +42,7 @@ public final class ScrapeStore: MetricsSource, Sendable {
         let proxies = history.withLockedValue { Array($0.values) }
         var increases: [Sample] = []
         var gauges: [Sample] = []
+        var latestSamples: [Sample] = []
         let now = Date()
         for proxy in proxies {
             guard let latest = proxy.scrapes.last, latest.time > now.addingTimeInterval(-length) else { continue }
@@ -57,8 +58,9 @@ public final class ScrapeStore: MetricsSource, Sendable {
             let window = MetricsWindow.from(start: baseline, end: latest.samples, seconds: length)
             increases += window.increases
             gauges += window.gauges
+            latestSamples += latest.samples.filter { $0.name == "process_start_time_seconds" }
         }
-        return MetricsWindow(increases: increases, gauges: gauges, seconds: length)
+        return MetricsWindow(increases: increases, gauges: gauges, seconds: MetricsWindow.covered(window: length, now: now, samples: latestSamples))
     }
 }
 

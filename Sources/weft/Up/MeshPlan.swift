@@ -106,6 +106,9 @@ struct MeshPlan: Sendable {
         environment["WEFT_INSTANCE"] = instance.name
         environment["WEFT_SERVICE"] = instance.workload.service
         environment["PYTHONUNBUFFERED"] = "1"
+        // Binaries built next to weft (like the emojivoto demo) run by name.
+        let ownFolder = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
+        environment["PATH"] = ownFolder + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
         return environment
     }
 }
