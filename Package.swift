@@ -240,7 +240,7 @@ let package = Package(
             path: "Tests/Plugins/HeaderRewriteTests"
         ),
         // Real processes over real sockets: weft-proxy with curl, Python's http.server and websockets.
-        .testTarget(name: "IntegrationTests", dependencies: ["weft-proxy", "weft"], exclude: ["Fixtures"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["weft-proxy", "weft", "Emojivoto"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

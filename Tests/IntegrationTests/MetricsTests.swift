@@ -102,7 +102,7 @@ extension Integration {
             let (proxy, peers) = try await Self.sendKnownMix()
             defer { proxy.stop(); _ = peers }
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("weft-metrics-\(UUID().uuidString).txt")
-            try try await proxy.metrics().write(to: file, atomically: true, encoding: .utf8)
+            try await proxy.metrics().write(to: file, atomically: true, encoding: .utf8)
             defer { try? FileManager.default.removeItem(at: file) }
             let check = try await run("/bin/sh", ["-c", "promtool check metrics < '\(file.path)'"])
             // The only lint allowed is the one our Linkerd-compatible names trigger by design

@@ -12,7 +12,10 @@ final class MeshRunner: Service, Sendable {
     let server: ControllerServer
     let apiAddress: ListenAddress
     let meshDirectory: String
-    private let apps = NIOLockedValueBox<[ChildProcess]>([])
+    /// The running app of each instance, by instance key.
+    private let apps = NIOLockedValueBox<[String: ChildProcess]>([:])
+    /// The command each workload's apps run now (`namespace/kind/name`).
+    private let commands = NIOLockedValueBox<[String: [String]]>([:])
     private let proxies = NIOLockedValueBox<[ChildProcess]>([])
 
     init(plan: MeshPlan, server: ControllerServer, apiAddress: ListenAddress, meshDirectory: String) {
@@ -35,10 +38,7 @@ final class MeshRunner: Service, Sendable {
         }
         try await waitForConfig()
         for instance in plan.instances {
-            let app = try ChildProcess(
-                name: "app \(instance.key)", arguments: instance.command, environment: plan.appEnvironment(instance),
-                directory: meshDirectory, logPath: "\(plan.runDirectory)/logs/\(instance.key).log")
-            apps.withLockedValue { $0.append(app) }
+            try startApp(instance, command: instance.command)
         }
         try await waitForApps()
         printStatus()
@@ -71,7 +71,7 @@ final class MeshRunner: Service, Sendable {
         let deadline = ContinuousClock.now + .seconds(60)
         var pending = plan.instances
         while !Task.isShuttingDownGracefully {
-            try checkNoneExited(apps.withLockedValue { $0 }, what: "app")
+            try checkNoneExited(Array(apps.withLockedValue { $0.values }), what: "app")
             pending = pending.filter { !isListening(port: $0.appPort) }
             if pending.isEmpty { return }
             if ContinuousClock.now > deadline {
@@ -90,22 +90,72 @@ final class MeshRunner: Service, Sendable {
         }
     }
 
-    /// Until shutdown: reports any process that exits on its own (the rest keeps running).
+    private func startApp(_ instance: MeshPlan.Instance, command: [String]) throws {
+        let app = try ChildProcess(
+            name: "app \(instance.key)", arguments: command, environment: plan.appEnvironment(instance),
+            directory: meshDirectory, logPath: "\(plan.runDirectory)/logs/\(instance.key).log")
+        apps.withLockedValue { $0[instance.key] = app }
+        commands.withLockedValue { $0[Self.workloadKey(instance.workload)] = command }
+    }
+
+    private static func workloadKey(_ workload: MeshFile.Workload) -> String {
+        "\(workload.namespace)/\(workload.ref)"
+    }
+
+    /// Until shutdown: reports any process that exits on its own (the rest keeps running), and
+    /// restarts a workload's apps when its `command` changes in the mesh file.
     private func supervise() async {
         var reported: Set<Int32> = []
+        var lastText = try? String(contentsOfFile: plan.mesh.path, encoding: .utf8)
+        var tick = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            for child in apps.withLockedValue({ $0 }) + proxies.withLockedValue({ $0 }) {
+            for child in Array(apps.withLockedValue({ $0.values })) + proxies.withLockedValue({ $0 }) {
                 if let status = child.exited, reported.insert(child.pid).inserted {
-                    FileHandle.standardOutput.write(Data("weft up: \(child.name) exited with status \(status); log: \(child.logPath)\n".utf8))
+                    say("\(child.name) exited with status \(status); log: \(child.logPath)")
                 }
+            }
+            tick += 1
+            if tick % 2 == 0, let text = try? String(contentsOfFile: plan.mesh.path, encoding: .utf8), text != lastText {
+                lastText = text
+                await applyCommandChanges(text)
             }
             try? await Task.sleep(for: .milliseconds(250))
         }
     }
 
+    /// Restarts the apps of each workload whose command changed (same ports, same proxies).
+    private func applyCommandChanges(_ text: String) async {
+        guard let file = try? MeshFile.parse(text, path: plan.mesh.path) else { return }  // the controller reports the error
+        let current = commands.withLockedValue { $0 }
+        for workload in file.workloads {
+            let key = Self.workloadKey(workload)
+            guard let running = current[key] else {
+                if workload.command != nil { say("\(key) is new in the mesh file: restart weft up to run it") }
+                continue
+            }
+            guard let command = workload.command, command != running else { continue }
+            let instances = plan.instances.filter { Self.workloadKey($0.workload) == key }
+            if workload.replicas != instances.count { say("\(key): replicas changed; restart weft up to apply that") }
+            for instance in instances {
+                let old = apps.withLockedValue { $0[instance.key] }
+                await old?.stop(grace: .seconds(5))
+                do {
+                    try startApp(instance, command: command)
+                    say("restarted \(instance.key): \(command.joined(separator: " "))")
+                } catch {
+                    say("cannot restart \(instance.key): \(error)")
+                }
+            }
+        }
+    }
+
+    private func say(_ line: String) {
+        FileHandle.standardOutput.write(Data("weft up: \(line)\n".utf8))
+    }
+
     /// Stops the apps, then the proxies (SIGTERM, SIGKILL after 5 s), each with its process group.
     func stopAll() async {
-        for group in [apps.withLockedValue { $0 }, proxies.withLockedValue { $0 }] {
+        for group in [Array(apps.withLockedValue { $0.values }), proxies.withLockedValue { $0 }] {
             await withTaskGroup(of: Void.self) { tasks in
                 for child in group { tasks.addTask { await child.stop(grace: .seconds(5)) } }
             }
