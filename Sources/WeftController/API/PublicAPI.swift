@@ -47,7 +47,7 @@ public struct PublicAPI: Sendable {
                     windowSeconds: window)
                 let data = try await Self.read(metrics, window)
                 let rows = try StatQuery.rows(statRequest, window: data, mesh: controller.mesh, proxies: controller.proxies)
-                return Self.json(StatReport(window: window, source: metrics.name, rows: rows))
+                return Self.json(StatReport(window: window, seconds: data.seconds, source: metrics.name, rows: rows))
             }
         }
         router.get("/api/v1/edges") { request, _ in
@@ -263,7 +263,10 @@ public struct ProxiesReport: Codable, Sendable {
 
 /// `GET /api/v1/stat`.
 public struct StatReport: Codable, Sendable {
+    /// The window asked for, in seconds.
     public var window: Double
+    /// The part of it the proxies were up for: rates are requests divided by this.
+    public var seconds: Double
     public var source: String
     public var rows: [StatRow]
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import WeftController
 
@@ -90,6 +91,14 @@ import Testing
         let reset = MetricsWindow.from(start: [Sample(name: "response_total", labels: labels, value: 10)],
                                        end: [Sample(name: "response_total", labels: labels, value: 3)], seconds: 60)
         #expect(reset.increases.map(\.value) == [3])
+    }
+
+    @Test func ratesDivideByTheTimeTheProxiesWereUpWithinTheWindow() {
+        let now = Date(timeIntervalSince1970: 1_000)
+        let started = { (at: Double) in Sample(name: "process_start_time_seconds", labels: [:], value: at) }
+        #expect(MetricsWindow.covered(window: 60, now: now, samples: [started(980), started(990)]) == 20)
+        #expect(MetricsWindow.covered(window: 60, now: now, samples: [started(100)]) == 60)
+        #expect(MetricsWindow.covered(window: 60, now: now, samples: []) == 60)
     }
 
     @Test func theExpositionParserReadsLabelsWithEscapesAndSkipsOtherSeries() {
