@@ -102,23 +102,16 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "The mesh file (file discovery; re-read when it changes).")
     var mesh: String
 
-    @Option(help: "Where proxies connect for config (gRPC).")
-    var pushAddress = "127.0.0.1:4200"
-
-    @Option(help: "The public API (weft stat, tap, check).")
-    var apiAddress = "127.0.0.1:4201"
+    @OptionGroup var listen: ControllerListenOptions
 
     @Option(help: "How often each proxy's /metrics is scraped (seconds).")
     var scrapeInterval: Double = 2
-
-    @Option(help: "Read stat from this Prometheus instead of scraping the proxies.")
-    var prometheusURL: String?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
     func run() async throws {
-        let options = try ControllerSetup.options(push: pushAddress, api: apiAddress, scrapeInterval: scrapeInterval, prometheusURL: prometheusURL)
+        let options = try listen.options(scrapeInterval: scrapeInterval)
         try await ControllerSetup.run(options: options, discovery: FileDiscovery(path: mesh), logLevel: logLevel)
     }
 }

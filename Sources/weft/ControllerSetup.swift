@@ -7,20 +7,32 @@ import WeftController
 import WeftProxy
 import WeftProxyMain
 
-/// Starting a controller, shared by `weft controller` and `weft up`.
-enum ControllerSetup {
-    static func options(push: String, api: String, scrapeInterval: Double, prometheusURL: String?) throws -> ControllerOptions {
+/// Where a controller listens and where stat comes from: `weft controller` and `weft up`.
+struct ControllerListenOptions: ParsableArguments {
+    @Option(help: "Where proxies connect for config (gRPC).")
+    var pushAddress = "127.0.0.1:4200"
+
+    @Option(help: "The controller's public API (weft stat, tap, check).")
+    var apiAddress = "127.0.0.1:4201"
+
+    @Option(help: "Read stat from this Prometheus instead of scraping the proxies.")
+    var prometheusURL: String?
+
+    func options(scrapeInterval: Double) throws -> ControllerOptions {
         var options = ControllerOptions()
-        guard let pushAddress = ListenAddress(parsing: push) else { throw ValidationError("--push-address '\(push)' is not host:port") }
-        guard let apiAddress = ListenAddress(parsing: api) else { throw ValidationError("--api-address '\(api)' is not host:port") }
+        guard let push = ListenAddress(parsing: pushAddress) else { throw ValidationError("--push-address '\(pushAddress)' is not host:port") }
+        guard let api = ListenAddress(parsing: apiAddress) else { throw ValidationError("--api-address '\(apiAddress)' is not host:port") }
         guard scrapeInterval > 0 else { throw ValidationError("--scrape-interval must be positive") }
-        options.pushAddress = pushAddress
-        options.apiAddress = apiAddress
+        options.pushAddress = push
+        options.apiAddress = api
         options.scrapeInterval = .milliseconds(Int64(scrapeInterval * 1000))
         options.prometheusURL = prometheusURL
         return options
     }
+}
 
+/// Starting a controller, shared by `weft controller` and `weft up`.
+enum ControllerSetup {
     static func bootstrapLogging(_ level: Logger.Level) -> Logger {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

@@ -37,9 +37,7 @@ public struct PublicAPI: Sendable {
         router.get("/api/v1/stat") { request, _ in
             await Self.answer {
                 let parameters = request.uri.queryParameters
-                let namespace = parameters.get("namespace").flatMap { $0.isEmpty ? nil : $0 }
-                let resource = try ResourceRef(parsing: parameters.get("resource") ?? "deploy", namespace: namespace)
-                let window = try Self.window(parameters.get("window"))
+                let (namespace, resource, window) = try Self.scope(parameters)
                 let statRequest = StatRequest(
                     resource: resource,
                     from: try parameters.get("from").map { try ResourceRef(parsing: $0, namespace: namespace) },
@@ -53,9 +51,7 @@ public struct PublicAPI: Sendable {
         router.get("/api/v1/edges") { request, _ in
             await Self.answer {
                 let parameters = request.uri.queryParameters
-                let namespace = parameters.get("namespace").flatMap { $0.isEmpty ? nil : $0 }
-                let resource = try ResourceRef(parsing: parameters.get("resource") ?? "deploy", namespace: namespace)
-                let window = try Self.window(parameters.get("window"))
+                let (namespace, resource, window) = try Self.scope(parameters)
                 let data = try await Self.read(metrics, window)
                 let edges = try StatQuery.edges(kind: resource.kind, namespace: namespace, window: data)
                 return Self.json(EdgesReport(window: window, source: metrics.name, edges: edges))
@@ -127,6 +123,12 @@ public struct PublicAPI: Sendable {
     }
 
     // MARK: Helpers
+
+    /// `namespace` (empty: all), `resource` (default `deploy`) and `window` (default 1m), as stat and edges take them.
+    static func scope(_ parameters: Parameters) throws(StatError) -> (namespace: String?, resource: ResourceRef, window: Double) {
+        let namespace = parameters.get("namespace").flatMap { $0.isEmpty ? nil : $0 }
+        return (namespace, try ResourceRef(parsing: parameters.get("resource") ?? "deploy", namespace: namespace), try window(parameters.get("window")))
+    }
 
     /// Taps each origin for up to `seconds` (concurrently) and keeps up to three failing requests.
     static func sampleFailures(_ origins: [Diagnosis.Origin], kind: ResourceKind, tap: TapFanOut, for seconds: Double) async -> [Diagnosis.Origin] {

@@ -99,14 +99,8 @@ public struct SnapshotRenderer: Sendable {
         return warnings
     }
 
-    /// FNV-1a 64-bit, hex (stable across runs and machines).
+    /// The version of a snapshot: the same hash proxies give their own config files.
     static func version(of text: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x0000_0100_0000_01b3
-        }
-        let hex = String(hash, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        ProxySnapshot.hash(text)
     }
 }

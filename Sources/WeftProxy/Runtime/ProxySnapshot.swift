@@ -48,8 +48,8 @@ public final class ProxySnapshot: Sendable {
         direction == .inbound ? inboundChain : outboundChain
     }
 
-    /// FNV-1a 64-bit, hex: stable across runs and machines.
-    static func hash(_ text: String) -> String {
+    /// FNV-1a 64-bit, hex: stable across runs and machines (config versions, here and in the controller).
+    public static func hash(_ text: String) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in text.utf8 {
             hash ^= UInt64(byte)

@@ -27,20 +27,13 @@ struct UpCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "The mesh file.")
     var file = "config/mesh.yaml"
 
-    @Option(help: "Where proxies connect for config (gRPC).")
-    var pushAddress = "127.0.0.1:4200"
-
-    @Option(help: "The controller's public API (weft stat, tap, check).")
-    var apiAddress = "127.0.0.1:4201"
+    @OptionGroup var listen: ControllerListenOptions
 
     @Option(help: "Where proxy configs and logs go (default: a new directory under $TMPDIR).")
     var runDir: String?
 
     @Option(help: "How often each proxy's /metrics is scraped (seconds).")
     var scrapeInterval: Double = 1
-
-    @Option(help: "Read stat from this Prometheus instead of scraping the proxies.")
-    var prometheusURL: String?
 
     @Option(help: "The controller's log level.")
     var logLevel: Logger.Level = .notice
@@ -55,7 +48,7 @@ struct UpCommand: AsyncParsableCommand {
         guard mesh.workloads.contains(where: { $0.command != nil }) else {
             throw CLIError("\(file): no workload has a `command`, so there is nothing to run; see config/mesh.yaml")
         }
-        let options = try ControllerSetup.options(push: pushAddress, api: apiAddress, scrapeInterval: scrapeInterval, prometheusURL: prometheusURL)
+        let options = try listen.options(scrapeInterval: scrapeInterval)
         let directory = runDir ?? (NSTemporaryDirectory() + "weft-up-\(getpid())")
         let plan = try MeshPlan(mesh: mesh, runDirectory: URL(fileURLWithPath: directory).standardizedFileURL.path, controller: options.pushAddress)
         try plan.writeProxyConfigs()
