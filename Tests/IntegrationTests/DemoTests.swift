@@ -46,6 +46,19 @@ extension Integration {
             // Only the bottom quarter fails: most votes still go through.
             #expect((Self.rate(rows["voting"]) ?? 0) > 0.5, "\(rows["voting"] ?? [:])")
 
+            // web's page and JSON API, through its proxy, as a person (or vote-bot) sees them.
+            let web = try #require(mesh.inbound["web-0"])
+            let page = try await curl(["http://\(web)/"])
+            #expect(page.stdout.contains("Vote for your favourite emoji") && page.stdout.contains(#"href="/api/vote?choice=:doughnut:""#), "\(page.stdout)")
+            let list = try JSONSerialization.jsonObject(with: Data(try await curl(["http://\(web)/api/list"]).stdout.utf8)) as? [[String: String]]
+            #expect(list?.count == 20)
+            let vote = try await curl(["-w", "\\n%{http_code}", "http://\(web)/api/vote?choice=:doughnut:"])
+            #expect(vote.stdout.hasSuffix("\n200"), "\(vote.stdout)")
+            let broken = try await curl(["-w", "\\n%{http_code}", "http://\(web)/api/vote?choice=:zap:"])
+            #expect(broken.stdout.hasSuffix("\n500") && broken.stdout.contains("voting failed"), "\(broken.stdout)")
+            let leaderboard = try JSONSerialization.jsonObject(with: Data(try await curl(["http://\(web)/api/leaderboard"]).stdout.utf8)) as? [[String: String]]
+            #expect(leaderboard?.contains { $0["shortcode"] == ":doughnut:" && Int($0["votes"] ?? "0")! >= 1 } == true, "\(leaderboard ?? [])")
+
             // 2. From web: the edge to voting fails, the edge to emoji does not.
             let fromWeb = try await mesh.stat(["deploy", "-n", "emojivoto", "--from", "deploy/web"])
             #expect((Self.rate(fromWeb["voting"]) ?? 1) < 1)
