@@ -17,13 +17,28 @@ final class ProtocolDetectHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var decided = false
     /// The client half-closed before the connection was handed over: tell the next pipeline.
     private var inputClosed = false
+    /// Inside a `CONNECT` tunnel: where opaque bytes go (a backend name or host:port, with port).
+    private let tunnelTarget: String?
 
-    init(listener: ListenerContext) {
+    init(listener: ListenerContext, tunnelTarget: String? = nil) {
         self.listener = listener
+        self.tunnelTarget = tunnelTarget
+    }
+
+    /// A tunnel's detection starts when the handler is added (the connection is already active).
+    func handlerAdded(context: ChannelHandlerContext) {
+        if tunnelTarget != nil && context.channel.isActive {
+            startDetection(context: context)
+            context.read()
+        }
     }
 
     func channelActive(context: ChannelHandlerContext) {
         context.fireChannelActive()
+        startDetection(context: context)
+    }
+
+    private func startDetection(context: ChannelHandlerContext) {
         let snapshot = listener.store.current
         guard let filter = snapshot.chain(for: listener.direction).connectionFilter else {
             decide(.http1, context: context)
@@ -90,7 +105,8 @@ final class ProtocolDetectHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     private func destinationPort(_ snapshot: ProxySnapshot, context: ChannelHandlerContext) -> Int {
-        listener.direction == .inbound ? snapshot.config.inbound.app.port : (context.localAddress?.port ?? 0)
+        if let tunnelTarget, let target = ListenAddress(parsing: tunnelTarget) { return target.port }
+        return listener.direction == .inbound ? snapshot.config.inbound.app.port : (context.localAddress?.port ?? 0)
     }
 
     private func decide(_ detected: DetectedProtocol, context: ChannelHandlerContext) {
@@ -129,14 +145,23 @@ final class ProtocolDetectHandler: ChannelDuplexHandler, RemovableChannelHandler
         channel.read()
     }
 
+    /// Where opaque bytes go: the app inbound; a CONNECT tunnel's target (a backend's endpoint when
+    /// the host names a backend) outbound; nowhere otherwise.
+    private func opaqueTarget(_ snapshot: ProxySnapshot) -> ListenAddress? {
+        if let tunnelTarget, let target = ListenAddress(parsing: tunnelTarget) {
+            if let backend = snapshot.backends[target.host], case .success(let pick) = backend.pick() { return pick.address }
+            return target
+        }
+        return listener.direction == .inbound ? snapshot.config.inbound.app : nil
+    }
+
     private func startOpaque(context: ChannelHandlerContext) {
         let snapshot = listener.store.current
-        guard listener.direction == .inbound else {
-            listener.logger.info("closing an opaque TCP connection on the outbound listener: its destination is unknown without a transparent redirect")
+        guard let target = opaqueTarget(snapshot) else {
+            listener.logger.info("closing an opaque TCP connection on the outbound listener: its destination is unknown without a transparent redirect or CONNECT")
             context.close(promise: nil)
             return
         }
-        let target = snapshot.config.inbound.app
         OpaqueTCP.connect(to: target, on: context.eventLoop, timeout: snapshot.config.upstream.connectTimeout.timeAmount,
                           metrics: listener.upstreamTCP)
             .assumeIsolated().whenComplete { result in

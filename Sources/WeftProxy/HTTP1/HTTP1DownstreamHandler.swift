@@ -43,6 +43,8 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var pipelined = CircularBuffer<HTTPServerRequestPart>()
     /// Cached once: `ChannelHandlerContext.remoteAddress` is a `getpeername` call each time.
     private(set) var remoteAddress: SocketAddress?
+    /// A `CONNECT` request's `host:port`, until its end turns the connection into a tunnel.
+    private var connectTarget: String?
 
     init(listener: ListenerContext) {
         self.listener = listener
@@ -72,6 +74,15 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch part {
+        case .head(let head) where head.method == .CONNECT:
+            guard exchange == nil, listener.direction == .outbound, ListenAddress(parsing: head.uri) != nil else {
+                respondDirectly(listener.direction == .outbound ? .badRequest : .methodNotAllowed,
+                                listener.direction == .outbound ? "CONNECT needs host:port" : "CONNECT is for the outbound listener")
+                return
+            }
+            connectTarget = head.uri
+        case .end where connectTarget != nil:
+            tunnel(to: connectTarget!)
         case .head(let head):
             guard exchange == nil else {
                 listener.logger.error("request head arrived while another request was in flight; closing")
@@ -270,6 +281,34 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
         } catch {
             listener.logger.warning("could not switch the connection to the upgraded protocol", metadata: ["error": "\(error)"])
             upstream.cancel()
+            context.close(promise: nil)
+        }
+    }
+
+    /// `CONNECT host:port` answered: drop HTTP and detect again what flows through the tunnel.
+    /// HTTP inside is proxied request by request as usual (routed by its own Host, with metrics
+    /// and tap); anything else is relayed to the CONNECT target (a backend name or host:port).
+    private func tunnel(to target: String) {
+        guard let context else { return }
+        connectTarget = nil
+        do {
+            let client = context.pipeline.syncOperations
+            let encoder = try client.context(handlerType: HTTPResponseEncoder.self)
+            // Written below the encoder: a 2xx answer to CONNECT has no body framing.
+            encoder.writeAndFlush(NIOAny(ByteBuffer(string: "HTTP/1.1 200 Connection established\r\n\r\n")), promise: nil)
+            try client.addHandler(ProtocolDetectHandler(listener: listener, tunnelTarget: target))
+            client.removeHandler(context: context, promise: nil)
+            for handler in [
+                try? client.context(handlerType: HTTPErrorResponder.self),
+                try? client.context(handlerType: NIOHTTPResponseHeadersValidator.self),
+                try? client.context(handlerType: HTTPResponseEncoder.self),
+                try? client.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self),
+                try? client.context(handlerType: IdleStateHandler.self),
+            ].compactMap({ $0 }) {
+                client.removeHandler(context: handler, promise: nil)
+            }
+        } catch {
+            listener.logger.warning("could not open a CONNECT tunnel", metadata: ["target": "\(target)", "error": "\(error)"])
             context.close(promise: nil)
         }
     }

@@ -5,6 +5,8 @@
   tcp_peer.py greeter              server-speaks-first: sends "220 weft-test ready\\r\\n" on connect, then echoes
   tcp_peer.py halfclose HOST:PORT  sends two lines, half-closes, prints everything received until the server closes
   tcp_peer.py listen HOST:PORT     connects, sends nothing, prints the first line received and the seconds it took
+  tcp_peer.py connect PROXY TARGET asks PROXY (host:port) for a CONNECT tunnel to TARGET, prints the answer's
+                                   status line, sends "hello\n" through it, half-closes, prints the rest
 Servers print "PORT <n>".
 """
 import socket
@@ -62,6 +64,27 @@ def listen(target):
     print(repr(line), round(time.monotonic() - started, 3), flush=True)
 
 
+def tunnel(proxy, target):
+    connection = socket.create_connection(address(proxy), timeout=20)
+    connection.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        data = connection.recv(1)
+        if not data:
+            break
+        answer += data
+    print(answer.split(b"\r\n")[0].decode(), flush=True)
+    connection.sendall(b"hello\n")
+    connection.shutdown(socket.SHUT_WR)
+    received = b""
+    while True:
+        data = connection.recv(65536)
+        if not data:
+            break
+        received += data
+    print(repr(received), flush=True)
+
+
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "echo":
@@ -72,3 +95,5 @@ if __name__ == "__main__":
         half_close(sys.argv[2])
     elif mode == "listen":
         listen(sys.argv[2])
+    elif mode == "connect":
+        tunnel(sys.argv[2], sys.argv[3])
