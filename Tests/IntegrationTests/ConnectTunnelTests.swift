@@ -34,6 +34,22 @@ extension Integration {
             }
         }
 
+        @Test func grpcioWithHTTPProxyTunnelsAndEveryCallIsCountedWithItsStatus() async throws {
+            let (server, port) = try await startPythonFixture("grpc_peer.py", ["server"])
+            _ = server
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(
+                app: "127.0.0.1:\(port)", extra: "backends: [{ name: greeter, endpoints: ['127.0.0.1:\(port)'] }]"))
+            defer { proxy.stop() }
+            // grpcio reads http_proxy and opens a CONNECT tunnel; HTTP/2 inside is detected and proxied per call.
+            let result = try await run("/usr/bin/env", ["http_proxy=http://\(proxy.outbound)", Paths.pythonExecutable(),
+                                                        Paths.fixtures.appendingPathComponent("grpc_peer.py").path,
+                                                        "calls", "greeter:50051", "OK=3,NOT_FOUND=1"])
+            #expect(result.stdout.contains(#"{"OK": 3, "NOT_FOUND": 1}"#), "\(result.stdout) \(result.stderr)")
+            let lines = try await proxy.metrics().split(separator: "\n").filter { $0.hasPrefix("response_total") && $0.contains(#"dst_service="greeter""#) }
+            #expect(lines.contains { $0.contains(#"grpc_status_code="0""#) && $0.hasSuffix(" 3") }, "\(lines)")
+            #expect(lines.contains { $0.contains(#"grpc_status_code="5""#) && $0.hasSuffix(" 1") }, "\(lines)")
+        }
+
         @Test func connectOnTheInboundListenerIsRefused() async throws {
             let upstream = try await PythonUpstream.start()
             let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: upstream.address))
