@@ -46,7 +46,11 @@ public final class ControllerServer: Service, Sendable {
     }
 
     public func run() async throws {
-        let client = HTTPClient(eventLoopGroupProvider: .shared(group))
+        // Scrapes and Prometheus queries are on loopback or a LAN: a target that does not answer
+        // within 2 s is down (AHC would otherwise keep retrying the connection for 10 s).
+        var httpConfiguration = HTTPClient.Configuration()
+        httpConfiguration.timeout.connect = .seconds(2)
+        let client = HTTPClient(eventLoopGroupProvider: .shared(group), configuration: httpConfiguration)
         let store = ScrapeStore()
         let metrics: any MetricsSource = options.prometheusURL.map { PrometheusSource(url: $0, client: client) } ?? store
 
@@ -56,7 +60,7 @@ public final class ControllerServer: Service, Sendable {
             transportSecurity: .plaintext, eventLoopGroup: group)
         let grpc = GRPCServer(transport: transport, services: [ConfigPushService(controller: controller)])
 
-        let api = PublicAPI(controller: controller, metrics: metrics, tap: TapFanOut(controller: controller, group: group))
+        let api = PublicAPI(controller: controller, metrics: metrics, http: client, tap: TapFanOut(controller: controller, group: group))
         let apiAddress = options.apiAddress
         let (apiBound, apiBoundSink) = AsyncStream.makeStream(of: Void.self)
         let app = Application(

@@ -36,6 +36,9 @@ struct StatCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "table (default), wide (with request counts), or json.")
     var output: OutputFormat = .table
 
+    @Option(help: "Read the numbers from this Prometheus (which scrapes the proxies) instead of the controller's own scrapes.")
+    var prometheusURL: String?
+
     @OptionGroup var controller: ControllerOption
 
     enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case table, wide, json }
@@ -44,6 +47,7 @@ struct StatCommand: AsyncParsableCommand {
         let target = name.map { "\(resource)/\($0)" } ?? resource
         let report = try await controller.client.get(StatReport.self, "/api/v1/stat", [
             ("resource", target), ("namespace", namespace), ("from", from), ("to", to), ("window", window),
+            ("prometheus", prometheusURL),
         ])
         if output == .json {
             print(try JSONCoding.pretty(report.rows))
@@ -90,11 +94,14 @@ struct EdgesCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "table (default) or json.")
     var output: StatCommand.OutputFormat = .table
 
+    @Option(help: "Read the numbers from this Prometheus instead of the controller's own scrapes.")
+    var prometheusURL: String?
+
     @OptionGroup var controller: ControllerOption
 
     func run() async throws {
         let report = try await controller.client.get(EdgesReport.self, "/api/v1/edges", [
-            ("resource", resource), ("namespace", namespace), ("window", window),
+            ("resource", resource), ("namespace", namespace), ("window", window), ("prometheus", prometheusURL),
         ])
         if output == .json {
             print(try JSONCoding.pretty(report.edges))

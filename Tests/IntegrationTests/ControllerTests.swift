@@ -232,6 +232,7 @@ extension Integration {
         }
 
         @Test func statFromARealPrometheusMatchesTheControllersOwnScrapes() async throws {
+            // The same proxies scraped by Debian's Prometheus every second.
             let mesh = try await MeshUnderTest.start(mesh: Self.shelf)
             defer { mesh.stop() }
             let admins = try await mesh.proxies().compactMap { $0["adminAddress"] as? String }
@@ -250,9 +251,11 @@ extension Integration {
             _ = try await promController.waitForOutput("weft-controller ready")
             _ = try await Self.traffic(mesh, count: 20)
 
+            // `weft stat --prometheus-url`: the same controller, reading Prometheus for this query.
+            let prometheusURL = "http://127.0.0.1:\(prometheus.port)"
             func both(_ arguments: [String], until done: @escaping ([String: [String: Any]]) -> Bool) async throws -> ([String: [String: Any]], [String: [String: Any]]) {
                 let embedded = try await mesh.stat(arguments, until: done)
-                return (embedded, try await ControllerView(api: "http://\(api)").stat(arguments, until: done, timeout: .seconds(30)))
+                return (embedded, try await mesh.stat(arguments + ["--prometheus-url", prometheusURL], until: done, timeout: .seconds(30)))
             }
             // Each view, once every row has all its requests in both (scrapes land at different moments).
             for (arguments, totals) in [
@@ -271,6 +274,15 @@ extension Integration {
                         #expect(row[field] as? Double == other?[field] as? Double, "\(arguments) \(name) \(field): \(row[field] ?? "-") vs \(other?[field] ?? "-")")
                     }
                 }
+            }
+            // A controller whose default source is Prometheus (`weft controller --prometheus-url`) agrees too.
+            let plain = try await mesh.stat(["deploy", "-n", "shelf"])
+            let viaController = try await ControllerView(api: "http://\(api)").stat(["deploy", "-n", "shelf"], until: { rows in
+                ["web": 20, "books": 20, "authors": 40].allSatisfy { Self.count(rows[$0.key]).requests == $0.value }
+            }, timeout: .seconds(30))
+            for name in ["web", "books", "authors"] {
+                #expect(Self.count(plain[name]) == Self.count(viaController[name]), "\(name)")
+                #expect(plain[name]?["latencyP99Ms"] as? Double == viaController[name]?["latencyP99Ms"] as? Double, "\(name)")
             }
             try await Self.expectRatesMatchCoveredTime(api: mesh.api)
             try await Self.expectRatesMatchCoveredTime(api: "http://\(api)")

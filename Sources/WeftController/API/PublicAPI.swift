@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import NIOCore
@@ -9,7 +10,7 @@ import WeftTapAPI
 ///
 /// - `GET /api/v1/version`: the controller's version and each proxy's.
 /// - `GET /api/v1/proxies`: discovery's state and every proxy with its config version and ACK state.
-/// - `GET /api/v1/stat?resource=deploy[/NAME]&namespace=&from=&to=&window=1m`: rows of success
+/// - `GET /api/v1/stat?resource=deploy[/NAME]&namespace=&from=&to=&window=1m[&prometheus=URL]`: rows of success
 ///   rate, requests per second, latency percentiles, TCP connections.
 /// - `GET /api/v1/edges?resource=deploy&namespace=&window=1m`: workload-to-workload traffic.
 /// - `GET /api/v1/tap?resource=deploy/NAME&namespace=&from=&to=&path=&path_regex=&method=&authority=&max_rps=&limit=&header=`:
@@ -19,6 +20,8 @@ import WeftTapAPI
 public struct PublicAPI: Sendable {
     let controller: MeshController
     let metrics: any MetricsSource
+    /// For `prometheus=URL` on a query: that Prometheus instead of the controller's default source.
+    let http: HTTPClient
     let tap: TapFanOut
 
     public func router() -> Router<BasicRequestContext> {
@@ -43,18 +46,20 @@ public struct PublicAPI: Sendable {
                     from: try parameters.get("from").map { try ResourceRef(parsing: $0, namespace: namespace) },
                     to: try parameters.get("to").map { try ResourceRef(parsing: $0, namespace: namespace) },
                     windowSeconds: window)
-                let data = try await Self.read(metrics, window)
+                let source = self.source(parameters)
+                let data = try await Self.read(source, window)
                 let rows = try StatQuery.rows(statRequest, window: data, mesh: controller.mesh, proxies: controller.proxies)
-                return Self.json(StatReport(window: window, seconds: data.seconds, source: metrics.name, rows: rows))
+                return Self.json(StatReport(window: window, seconds: data.seconds, source: source.name, rows: rows))
             }
         }
         router.get("/api/v1/edges") { request, _ in
             await Self.answer {
                 let parameters = request.uri.queryParameters
                 let (namespace, resource, window) = try Self.scope(parameters)
-                let data = try await Self.read(metrics, window)
+                let source = self.source(parameters)
+                let data = try await Self.read(source, window)
                 let edges = try StatQuery.edges(kind: resource.kind, namespace: namespace, window: data)
-                return Self.json(EdgesReport(window: window, source: metrics.name, edges: edges))
+                return Self.json(EdgesReport(window: window, source: source.name, edges: edges))
             }
         }
         router.get("/api/v1/diagnose") { request, _ in
@@ -74,7 +79,7 @@ public struct PublicAPI: Sendable {
                     throw StatError.badRequest("sample '\(sampleText)' is not a duration like 0s, 3s or 10s")
                 }
                 let sample = Double(sampleDuration.nanoseconds) / 1e9
-                let data = try await Self.read(metrics, window)
+                let data = try await Self.read(self.source(parameters), window)
                 let edges = try StatQuery.edges(kind: kind, namespace: nil, window: data)
                 let rows = try StatQuery.rows(StatRequest(resource: ResourceRef(kind: kind, name: nil, namespace: nil), windowSeconds: window),
                                               window: data, mesh: controller.mesh, proxies: controller.proxies)
@@ -123,6 +128,12 @@ public struct PublicAPI: Sendable {
     }
 
     // MARK: Helpers
+
+    /// The metrics a query reads: `prometheus=URL` when given, else the controller's default.
+    func source(_ parameters: Parameters) -> any MetricsSource {
+        guard let url = parameters.get("prometheus"), !url.isEmpty else { return metrics }
+        return PrometheusSource(url: url, client: http)
+    }
 
     /// `namespace` (empty: all), `resource` (default `deploy`) and `window` (default 1m), as stat and edges take them.
     static func scope(_ parameters: Parameters) throws(StatError) -> (namespace: String?, resource: ResourceRef, window: Double) {
