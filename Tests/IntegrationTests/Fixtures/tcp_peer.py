@@ -43,18 +43,21 @@ def address(text):
     return host, int(port)
 
 
+def read_to_end(connection):
+    received = b""
+    while True:
+        data = connection.recv(65536)
+        if not data:
+            return received
+        received += data
+
+
 def half_close(target):
     connection = socket.create_connection(address(target), timeout=10)
     connection.sendall(b"hello opaque world\n")
     connection.sendall(b"\x00\x01\x02 binary too\n")
     connection.shutdown(socket.SHUT_WR)
-    received = b""
-    while True:
-        data = connection.recv(65536)
-        if not data:
-            break
-        received += data
-    print(repr(received), flush=True)
+    print(repr(read_to_end(connection)), flush=True)
 
 
 def listen(target):
@@ -76,13 +79,7 @@ def tunnel(proxy, target):
     print(answer.split(b"\r\n")[0].decode(), flush=True)
     connection.sendall(b"hello\n")
     connection.shutdown(socket.SHUT_WR)
-    received = b""
-    while True:
-        data = connection.recv(65536)
-        if not data:
-            break
-        received += data
-    print(repr(received), flush=True)
+    print(repr(read_to_end(connection)), flush=True)
 
 
 if __name__ == "__main__":
