@@ -48,25 +48,9 @@ public struct WorkloadSpec: Sendable {
     }
 }
 
-/// A discovery state that cannot be used: where and what, in one line (like ``ConfigError``).
-public struct DiscoveryError: Error, Sendable, CustomStringConvertible {
-    public var file: String
-    public var line: Int?
-    public var field: String
-    public var message: String
-
-    public init(file: String, line: Int? = nil, field: String, message: String) {
-        self.file = file
-        self.line = line
-        self.field = field
-        self.message = message
-    }
-
-    public var description: String {
-        let location = line.map { "\(file):\($0)" } ?? file
-        return field.isEmpty ? "\(location): \(message)" : "\(location): \(field): \(message)"
-    }
-}
+/// A discovery state that cannot be used: where (file, line, field) and what, in one line — the
+/// same shape as a proxy's config error, since the mesh file is config too.
+public typealias DiscoveryError = ConfigError
 
 /// A source of mesh states. The controller takes the first state as the initial one, and each
 /// later one as a change; a rejected state is reported and the last good one stays in force.

@@ -33,6 +33,13 @@ public final class ScrapeStore: MetricsSource, Sendable {
             // Keep one scrape older than the retention, as the baseline of the longest window.
             while entry.scrapes.count > 2, entry.scrapes[1].time < horizon { entry.scrapes.removeFirst() }
             history[proxy] = entry
+        }
+    }
+
+    /// Forgets proxies not scraped since before the retention (gone for good); once per scrape round.
+    func prune(now: Date = Date()) {
+        let horizon = now.addingTimeInterval(-retention - 60)
+        history.withLockedValue { history in
             history = history.filter { $0.value.scrapes.last.map { $0.time > horizon } ?? false }
         }
     }
@@ -80,6 +87,7 @@ struct Scraper: Sendable {
                     group.addTask { await scrape(proxy) }
                 }
             }
+            store.prune()
             try? await Task.sleep(for: interval)
         }
     }

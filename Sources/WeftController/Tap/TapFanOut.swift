@@ -43,7 +43,8 @@ public struct TapFanOut: Sendable {
         var conditions: [Weft_Tap_V1_Match] = []
         var tapped = query.resource
         if let from = query.from {
-            if let fromResource = try? ResourceRef(parsing: from, namespace: query.resource.namespace), from.contains("/") || ResourceKind(parsing: from) != nil {
+            // A resource (deploy/A) taps A's calls; anything else (an address) filters by client.
+            if let fromResource = try? ResourceRef(parsing: from, namespace: query.resource.namespace) {
                 if query.to != nil { throw StatError.badRequest("use --from RESOURCE or --to, not both") }
                 tapped = fromResource
                 conditions.append(.with { $0.direction = .outbound })

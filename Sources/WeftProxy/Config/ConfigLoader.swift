@@ -10,6 +10,13 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
     public var field: String
     public var message: String
 
+    public init(file: String, line: Int? = nil, field: String, message: String) {
+        self.file = file
+        self.line = line
+        self.field = field
+        self.message = message
+    }
+
     public var description: String {
         let location = line.map { "\(file):\($0)" } ?? file
         return field.isEmpty ? "\(location): \(message)" : "\(location): \(field): \(message)"

@@ -25,9 +25,6 @@ struct ControllerClient: Sendable {
         var configVersion: String
     }
 
-    /// The proxy's software version, announced to the controller.
-    static let proxyVersion = WeftVersion.current
-
     let address: ListenAddress
     let proxy: ProxyServer
     let group: any EventLoopGroup
@@ -81,7 +78,7 @@ struct ControllerClient: Sendable {
                 $0.namespace = announcement.identity.namespace
                 $0.workload = announcement.identity.workload?.description ?? ""
                 $0.instance = announcement.identity.instance
-                $0.proxyVersion = Self.proxyVersion
+                $0.proxyVersion = WeftVersion.current
                 $0.adminAddress = announcement.adminAddress
                 $0.tapAddress = announcement.tapAddress
                 $0.configVersion = announcement.configVersion

@@ -17,10 +17,10 @@ final class ProtocolDetectHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var decided = false
     /// The client half-closed before the connection was handed over: tell the next pipeline.
     private var inputClosed = false
-    /// Inside a `CONNECT` tunnel: where opaque bytes go (a backend name or host:port, with port).
-    private let tunnelTarget: String?
+    /// Inside a `CONNECT` tunnel: where opaque bytes go (a backend name or a host, with a port).
+    private let tunnelTarget: ListenAddress?
 
-    init(listener: ListenerContext, tunnelTarget: String? = nil) {
+    init(listener: ListenerContext, tunnelTarget: ListenAddress? = nil) {
         self.listener = listener
         self.tunnelTarget = tunnelTarget
     }
@@ -105,7 +105,7 @@ final class ProtocolDetectHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     private func destinationPort(_ snapshot: ProxySnapshot, context: ChannelHandlerContext) -> Int {
-        if let tunnelTarget, let target = ListenAddress(parsing: tunnelTarget) { return target.port }
+        if let tunnelTarget { return tunnelTarget.port }
         return listener.direction == .inbound ? snapshot.config.inbound.app.port : (context.localAddress?.port ?? 0)
     }
 
@@ -148,9 +148,9 @@ final class ProtocolDetectHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// Where opaque bytes go: the app inbound; a CONNECT tunnel's target (a backend's endpoint when
     /// the host names a backend) outbound; nowhere otherwise.
     private func opaqueTarget(_ snapshot: ProxySnapshot) -> ListenAddress? {
-        if let tunnelTarget, let target = ListenAddress(parsing: tunnelTarget) {
-            if let backend = snapshot.backends[target.host], case .success(let pick) = backend.pick() { return pick.address }
-            return target
+        if let tunnelTarget {
+            if let backend = snapshot.backends[tunnelTarget.host], case .success(let pick) = backend.pick() { return pick.address }
+            return tunnelTarget
         }
         return listener.direction == .inbound ? snapshot.config.inbound.app : nil
     }

@@ -44,7 +44,7 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// Cached once: `ChannelHandlerContext.remoteAddress` is a `getpeername` call each time.
     private(set) var remoteAddress: SocketAddress?
     /// A `CONNECT` request's `host:port`, until its end turns the connection into a tunnel.
-    private var connectTarget: String?
+    private var connectTarget: ListenAddress?
 
     init(listener: ListenerContext) {
         self.listener = listener
@@ -75,12 +75,12 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch part {
         case .head(let head) where head.method == .CONNECT:
-            guard exchange == nil, listener.direction == .outbound, ListenAddress(parsing: head.uri) != nil else {
+            guard exchange == nil, listener.direction == .outbound, let target = ListenAddress(parsing: head.uri) else {
                 respondDirectly(listener.direction == .outbound ? .badRequest : .methodNotAllowed,
                                 listener.direction == .outbound ? "CONNECT needs host:port" : "CONNECT is for the outbound listener")
                 return
             }
-            connectTarget = head.uri
+            connectTarget = target
         case .end where connectTarget != nil:
             tunnel(to: connectTarget!)
         case .head(let head):
@@ -265,16 +265,7 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
             try client.addHandler(clientSide)
             try upstream.channel.pipeline.syncOperations.addHandler(upstreamSide)
             // The decoders go last, so bytes they already buffered flow into the relay.
-            client.removeHandler(context: context, promise: nil)
-            for handler in [
-                try? client.context(handlerType: HTTPErrorResponder.self),
-                try? client.context(handlerType: HTTPServerPipelineHandler.self),
-                try? client.context(handlerType: NIOHTTPResponseHeadersValidator.self),
-                try? client.context(handlerType: HTTPResponseEncoder.self),
-                try? client.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self),
-            ].compactMap({ $0 }) {
-                client.removeHandler(context: handler, promise: nil)
-            }
+            Self.removeHTTP(from: client, context: context)
             try upstream.removeHTTPHandlers()
             context.channel.read()
             upstream.channel.read()
@@ -288,7 +279,7 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// `CONNECT host:port` answered: drop HTTP and detect again what flows through the tunnel.
     /// HTTP inside is proxied request by request as usual (routed by its own Host, with metrics
     /// and tap); anything else is relayed to the CONNECT target (a backend name or host:port).
-    private func tunnel(to target: String) {
+    private func tunnel(to target: ListenAddress) {
         guard let context else { return }
         connectTarget = nil
         do {
@@ -297,19 +288,25 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
             // Written below the encoder: a 2xx answer to CONNECT has no body framing.
             encoder.writeAndFlush(NIOAny(ByteBuffer(string: "HTTP/1.1 200 Connection established\r\n\r\n")), promise: nil)
             try client.addHandler(ProtocolDetectHandler(listener: listener, tunnelTarget: target))
-            client.removeHandler(context: context, promise: nil)
-            for handler in [
-                try? client.context(handlerType: HTTPErrorResponder.self),
-                try? client.context(handlerType: NIOHTTPResponseHeadersValidator.self),
-                try? client.context(handlerType: HTTPResponseEncoder.self),
-                try? client.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self),
-                try? client.context(handlerType: IdleStateHandler.self),
-            ].compactMap({ $0 }) {
-                client.removeHandler(context: handler, promise: nil)
-            }
+            Self.removeHTTP(from: client, context: context)
         } catch {
             listener.logger.warning("could not open a CONNECT tunnel", metadata: ["target": "\(target)", "error": "\(error)"])
             context.close(promise: nil)
+        }
+    }
+
+    /// Takes this handler and every HTTP/1.1 handler `ConnectionPipelines.addHTTP1` added (the idle
+    /// timer too: what follows is a relay or a new pipeline with its own) out of the client pipeline.
+    private static func removeHTTP(from client: ChannelPipeline.SynchronousOperations, context: ChannelHandlerContext) {
+        client.removeHandler(context: context, promise: nil)
+        for handler in [
+            try? client.context(handlerType: HTTPErrorResponder.self),
+            try? client.context(handlerType: NIOHTTPResponseHeadersValidator.self),
+            try? client.context(handlerType: HTTPResponseEncoder.self),
+            try? client.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self),
+            try? client.context(handlerType: IdleStateHandler.self),
+        ].compactMap({ $0 }) {
+            client.removeHandler(context: handler, promise: nil)
         }
     }
 

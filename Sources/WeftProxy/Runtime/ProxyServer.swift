@@ -191,10 +191,11 @@ public final class ProxyServer: Service, AdminState, Sendable {
     /// Applies a snapshot from the controller over the bootstrap file. Returns nil when applied
     /// (or already in force), else the error; the config in force stays.
     public func apply(_ pushed: PushedConfig) -> ConfigError? {
-        guard let store = state.withLockedValue({ $0.store }) else {
-            return ConfigError(file: "controller snapshot \(pushed.version)", line: nil, field: "", message: "the proxy is not serving yet")
+        guard state.withLockedValue({ $0.store != nil }) else {
+            return ConfigError(file: "controller snapshot \(pushed.version)", field: "", message: "the proxy is not serving yet")
         }
-        if store.current.version == pushed.version && state.withLockedValue({ $0.pushed == pushed }) { return nil }
+        // Only an applied snapshot is recorded: the same one again (a controller restart) changes nothing.
+        if state.withLockedValue({ $0.pushed == pushed }) { return nil }
         return install(pushed: pushed, reason: "controller snapshot")
     }
 
