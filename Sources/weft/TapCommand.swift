@@ -3,6 +3,8 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import SwiftProtobuf
+import WeftController
+import WeftProxy
 import WeftTapAPI
 
 /// `weft tap`: streams live requests, from every proxy of a resource (through the controller) or
@@ -71,18 +73,15 @@ struct TapCommand: AsyncParsableCommand {
             try await tapThroughController(resource)
             return
         }
-        guard let (host, port) = Self.hostPort(proxy) else {
+        guard let address = ListenAddress(parsing: proxy) else {
             throw ValidationError("--proxy '\(proxy)' is not host:port")
         }
         let request = try makeRequest()
         let format = output
-        let target: any ResolvableTarget = host.contains(":")
-            ? ResolvableTargets.IPv6(addresses: [.init(host: host, port: port)])
-            : ResolvableTargets.IPv4(addresses: [.init(host: host == "localhost" ? "127.0.0.1" : host, port: port)])
         var options = CallOptions.defaults
         options.waitForReady = false
         do {
-            try await withGRPCClient(transport: .http2NIOPosix(target: target, transportSecurity: .plaintext)) { client in
+            try await withGRPCClient(transport: .http2NIOPosix(target: address.grpcTarget, transportSecurity: .plaintext)) { client in
                 let tap = Weft_Tap_V1_Tap.Client(wrapping: client)
                 try await tap.observe(request, options: options) { response in
                     for try await event in response.messages {
@@ -153,18 +152,7 @@ struct TapCommand: AsyncParsableCommand {
         if let from {
             conditions.append(.with { $0.source = .with { $0.prefix = from } })
         }
-        if let path {
-            conditions.append(.with { $0.path = .with { $0.prefix = path } })
-        }
-        if let pathRegex {
-            conditions.append(.with { $0.path = .with { $0.regex = pathRegex } })
-        }
-        if let method {
-            conditions.append(.with { $0.method = method.uppercased() })
-        }
-        if let authority {
-            conditions.append(.with { $0.authority = .with { $0.exact = authority.lowercased() } })
-        }
+        conditions += TapFanOut.requestConditions(path: path, pathRegex: pathRegex, method: method, authority: authority)
         if let direction {
             conditions.append(.with { $0.direction = direction == .in ? .inbound : .outbound })
         }
@@ -174,13 +162,6 @@ struct TapCommand: AsyncParsableCommand {
             $0.limit = limit
             $0.extractHeaders = headers.map { $0.lowercased() }
         }
-    }
-
-    static func hostPort(_ text: String) -> (String, Int)? {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else { return nil }
-        var host = String(text[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return host.isEmpty ? nil : (host, port)
     }
 }
 

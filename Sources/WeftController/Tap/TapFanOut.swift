@@ -57,10 +57,7 @@ public struct TapFanOut: Sendable {
             conditions.append(.with { $0.direction = .outbound })
             conditions.append(try Self.destination(to))
         }
-        if let path = query.path { conditions.append(.with { $0.path = .with { $0.prefix = path } }) }
-        if let pathRegex = query.pathRegex { conditions.append(.with { $0.path = .with { $0.regex = pathRegex } }) }
-        if let method = query.method { conditions.append(.with { $0.method = method.uppercased() }) }
-        if let authority = query.authority { conditions.append(.with { $0.authority = .with { $0.exact = authority.lowercased() } }) }
+        conditions += Self.requestConditions(path: query.path, pathRegex: query.pathRegex, method: query.method, authority: query.authority)
 
         let proxies = try self.proxies(of: tapped)
         let perProxyRate = max(1, query.maxRps / UInt32(max(1, proxies.count)))
@@ -100,6 +97,16 @@ public struct TapFanOut: Sendable {
             throw StatError.notFound("no connected proxy carries \(resource)\(resource.namespace.map { " in namespace \($0)" } ?? ""); `weft check` lists the proxies")
         }
         return chosen
+    }
+
+    /// The request-line filters every tap takes (`weft tap` through the controller or `--proxy`).
+    public static func requestConditions(path: String?, pathRegex: String?, method: String?, authority: String?) -> [Weft_Tap_V1_Match] {
+        var conditions: [Weft_Tap_V1_Match] = []
+        if let path { conditions.append(.with { $0.path = .with { $0.prefix = path } }) }
+        if let pathRegex { conditions.append(.with { $0.path = .with { $0.regex = pathRegex } }) }
+        if let method { conditions.append(.with { $0.method = method.uppercased() }) }
+        if let authority { conditions.append(.with { $0.authority = .with { $0.exact = authority.lowercased() } }) }
+        return conditions
     }
 
     static func destination(_ resource: ResourceRef) throws(StatError) -> Weft_Tap_V1_Match {
@@ -169,12 +176,9 @@ public struct TapFanOut: Sendable {
     private func observe(_ proxy: ProxyStatus, _ request: Weft_Tap_V1_ObserveRequest,
                          each: @escaping @Sendable (Weft_Tap_V1_TapEvent) -> Void) async throws {
         guard let address = ListenAddress(parsing: proxy.tapAddress) else { return }
-        let target: any ResolvableTarget = address.host.contains(":")
-            ? ResolvableTargets.IPv6(addresses: [.init(host: address.host, port: address.port)])
-            : ResolvableTargets.IPv4(addresses: [.init(host: address.host, port: address.port)])
         var options = CallOptions.defaults
         options.waitForReady = false
-        let transport = try HTTP2ClientTransport.Posix(target: target, transportSecurity: .plaintext, eventLoopGroup: group)
+        let transport = try HTTP2ClientTransport.Posix(target: address.grpcTarget, transportSecurity: .plaintext, eventLoopGroup: group)
         try await withGRPCClient(transport: transport) { client in
             let tap = Weft_Tap_V1_Tap.Client(wrapping: client)
             try await tap.observe(request, options: options) { response in

@@ -66,10 +66,7 @@ struct ControllerClient: Sendable {
 
     /// One stream, from hello to its end. Returns whether a snapshot arrived.
     private func session() async throws -> Bool {
-        let target: any ResolvableTarget = address.host.contains(":")
-            ? ResolvableTargets.IPv6(addresses: [.init(host: address.host, port: address.port)])
-            : ResolvableTargets.IPv4(addresses: [.init(host: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port)])
-        let transport = try HTTP2ClientTransport.Posix(target: target, transportSecurity: .plaintext, eventLoopGroup: group)
+        let transport = try HTTP2ClientTransport.Posix(target: address.grpcTarget, transportSecurity: .plaintext, eventLoopGroup: group)
         var options = CallOptions.defaults
         options.waitForReady = false
         let announcement = proxy.announcement
