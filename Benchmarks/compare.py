@@ -68,15 +68,20 @@ class Process:
             pass
         return pids
 
-    def cpu_seconds(self):
-        total = 0.0
+    def cpu_split(self):
+        """User and kernel CPU seconds of the process and its children."""
+        user = system = 0.0
         for pid in self.pids():
             try:
                 fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                user += int(fields[11]) / os.sysconf("SC_CLK_TCK")
+                system += int(fields[12]) / os.sysconf("SC_CLK_TCK")
             except OSError:
                 pass
-        return total
+        return user, system
+
+    def cpu_seconds(self):
+        return sum(self.cpu_split())
 
     def rss_kib(self, key="VmRSS"):
         total = 0
@@ -268,13 +273,17 @@ def check_alive(processes):
 
 
 def measure(target, process, load):
-    before = process.cpu_seconds() if process else 0
+    before = process.cpu_split() if process else (0, 0)
     started = time.time()
     result = load()
     elapsed = time.time() - started
     if process:
-        result["proxy_cpu_percent"] = 100 * (process.cpu_seconds() - before) / elapsed
-        result["proxy_cpu_us_per_request"] = 1e6 * (process.cpu_seconds() - before) / max(1, result["requests"])
+        user, system = (after - earlier for after, earlier in zip(process.cpu_split(), before))
+        requests = max(1, result["requests"])
+        result["proxy_cpu_percent"] = 100 * (user + system) / elapsed
+        result["proxy_cpu_us_per_request"] = 1e6 * (user + system) / requests
+        result["proxy_user_us_per_request"] = 1e6 * user / requests
+        result["proxy_kernel_us_per_request"] = 1e6 * system / requests
         result["proxy_peak_rss_mb"] = process.rss_kib("VmHWM") / 1024
     result["target"] = target
     return result

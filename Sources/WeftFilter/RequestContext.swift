@@ -110,7 +110,7 @@ public final class RequestContext {
 
     /// Records the call's gRPC status from response headers or trailers, if they carry one.
     public func recordGRPCStatus(from fields: HTTPFields) {
-        if let value = fields[Self.grpcStatusField], let code = Int(value) { grpcStatus = code }
+        if let value = fields.firstValue(Self.grpcStatusField), let code = Int(value) { grpcStatus = code }
     }
 
     /// Counts response body bytes sent to the client.
@@ -119,4 +119,13 @@ public final class RequestContext {
     }
 
     private static let grpcStatusField = HTTPField.Name("grpc-status")!
+}
+
+extension HTTPFields {
+    /// The value of the first field named `name`. Unlike the subscript, repeated fields are not
+    /// joined into a new string, so a lookup on the per-request path allocates nothing.
+    public func firstValue(_ name: HTTPField.Name) -> String? {
+        for field in self where field.name == name { return field.value }
+        return nil
+    }
 }

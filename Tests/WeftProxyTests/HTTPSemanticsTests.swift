@@ -30,6 +30,22 @@ import WeftFilter
         #expect(other[.te] == nil)
     }
 
+    @Test func aLoneConnectionKeepAliveGoesAndTheOtherFieldsKeepTheirOrder() {
+        var fields: HTTPFields = [.server: "nginx", .connection: "Keep-Alive", .contentType: "text/plain", .contentLength: "64"]
+        HopByHop.strip(&fields)
+        #expect(fields.map(\.name) == [.server, .contentType, .contentLength])
+    }
+
+    @Test func everyConnectionFieldAndEveryNameTheyListGo() {
+        var fields = HTTPFields()
+        fields.append(HTTPField(name: .connection, value: "close"))
+        fields.append(HTTPField(name: HTTPField.Name("x-a")!, value: "1"))
+        fields.append(HTTPField(name: .connection, value: " x-a "))
+        fields.append(HTTPField(name: .accept, value: "*/*"))
+        HopByHop.strip(&fields)
+        #expect(fields.map(\.name) == [.accept])
+    }
+
     @Test func connectionCannotRemoveContentLength() {
         var fields = HTTPFields()
         fields[.connection] = "content-length"

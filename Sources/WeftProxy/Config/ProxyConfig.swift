@@ -322,7 +322,9 @@ public struct ListenAddress: Codable, Sendable, Hashable, CustomStringConvertibl
         self.port = port
     }
 
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    /// `[host]:port` for IPv6 literals. (A byte scan: `String.contains` with Foundation imported
+    /// is a CoreFoundation search, and this runs for every proxied request.)
+    public var description: String { host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()

@@ -84,14 +84,14 @@ final class Exchange: UpstreamResponseDelegate {
         let snapshot = downstream.listener.store.current
         self.snapshot = snapshot
         self.chain = snapshot.chain(for: downstream.listener.direction)
-        let isGRPC = request.headerFields[.contentType].map(GRPC.isGRPCContentType) ?? false
+        let isGRPC = request.headerFields.firstValue(.contentType).map(GRPC.isGRPCContentType) ?? false
         self.context = RequestContext(direction: downstream.listener.direction, eventLoop: eventLoop,
                                       remoteAddress: downstream.remoteAddress, matchScratch: downstream.scratch, isGRPC: isGRPC)
         self.request = request
         self.framing = framing
         self.protocolVersion = protocolVersion
         self.isGRPC = isGRPC
-        self.grpcDeadline = isGRPC ? request.headerFields[GRPC.timeoutField].flatMap(GRPC.parseTimeout) : nil
+        self.grpcDeadline = isGRPC ? request.headerFields.firstValue(GRPC.timeoutField).flatMap(GRPC.parseTimeout) : nil
     }
 
     /// The exchange holds client reads while filters or the upstream connect are pending, and
@@ -305,6 +305,10 @@ final class Exchange: UpstreamResponseDelegate {
             }
         }
         let pool = listener.pools.pool(for: context.eventLoop)
+        if protocolVersion == .http1, !forceNew, let connection = pool.takeIdle(endpoint) {
+            attach(connection)
+            return
+        }
         let settings = snapshot.config.upstream
         pool.acquire(endpoint, protocol: protocolVersion, settings: settings, metrics: listener.upstreamTCP, forceNew: forceNew).whenComplete { result in
             switch result {
@@ -360,8 +364,8 @@ final class Exchange: UpstreamResponseDelegate {
         tryTimer = nil
         endTry(head.status.code >= 500 ? .failure : .success(latency: .now() - tryStarted))
         if retry != nil,
-           retryIfAllowed(after: .response(status: head.status.code, grpcStatus: head.headerFields[GRPC.statusField].flatMap { Int($0) },
-                                           drainable: (head.headerFields[.contentLength].flatMap { Int($0) } ?? .max) <= Self.maxDrainedBody)) {
+           retryIfAllowed(after: .response(status: head.status.code, grpcStatus: head.headerFields.firstValue(GRPC.statusField).flatMap { Int($0) },
+                                           drainable: (head.headerFields.firstValue(.contentLength).flatMap { Int($0) } ?? .max) <= Self.maxDrainedBody)) {
             return
         }
         if grpcDeadline == nil || context.route?.timeout != nil { timeout?.cancel() }

@@ -8,36 +8,54 @@ enum HopByHop {
     static let keepAlive = HTTPField.Name("keep-alive")!
 
     /// Removes hop-by-hop fields, including every field the `Connection` header names.
+    ///
+    /// Runs on every request and response: one pass to find out whether there is anything to do
+    /// (most messages carry at most `Connection: keep-alive`), one pass to remove, and an
+    /// allocation only when `Connection` names other fields.
     static func strip(_ fields: inout HTTPFields) {
-        // Most requests and responses carry none: one pass to find out, instead of six lookups.
-        guard fields.contains(where: { isHopByHop($0.name) }) else { return }
-        if let connection = fields[.connection] {
-            for token in connection.split(separator: ",") {
-                let name = token.trimmingBlanks()
-                if let field = HTTPField.Name(String(name)), !isEndToEndFraming(field) {
-                    fields[field] = nil
-                }
+        var first: Int?
+        var count = 0
+        var named: [HTTPField.Name] = []
+        for index in fields.indices where isHopByHop(fields[index].name) {
+            let field = fields[index]
+            if field.name == .te && field.value.trimmingBlanks().caseInsensitiveEquals("trailers") {
+                // `TE: trailers` says the client accepts trailers end to end; gRPC requires it.
+                continue
             }
-            fields[.connection] = nil
+            if field.name == .connection { collectNamedFields(field.value, into: &named) }
+            first = first ?? index
+            count += 1
         }
-        fields[keepAlive] = nil
-        fields[proxyConnection] = nil
-        // `TE: trailers` says the client accepts trailers end to end; gRPC requires it. Other TE values go.
-        if let te = fields[.te], te.trimmingBlanks().lowercased() != "trailers" {
-            fields[.te] = nil
+        guard let first else { return }
+        if count == 1 && named.isEmpty {
+            // The usual case: `Connection: keep-alive` (or `close`) and nothing else.
+            fields.remove(at: first)
+            return
         }
-        fields[.upgrade] = nil
-        fields[.transferEncoding] = nil
+        fields.removeAll { field in
+            if field.name == .te { return !field.value.trimmingBlanks().caseInsensitiveEquals("trailers") }
+            return isHopByHop(field.name) || (!named.isEmpty && named.contains(field.name))
+        }
+    }
+
+    /// The field names a `Connection` value lists, other than the connection options
+    /// `keep-alive` and `close` (the first is removed anyway, the second names no field) and
+    /// framing we rely on (`content-length`).
+    private static func collectNamedFields(_ value: String, into named: inout [HTTPField.Name]) {
+        let whole = value.trimmingBlanks()
+        if whole.caseInsensitiveEquals("keep-alive") || whole.caseInsensitiveEquals("close") { return }
+        for token in value.split(separator: ",") {
+            let name = token.trimmingBlanks()
+            if name.isEmpty || name.caseInsensitiveEquals("keep-alive") || name.caseInsensitiveEquals("close") { continue }
+            if let field = HTTPField.Name(String(name)), field != .contentLength {
+                named.append(field)
+            }
+        }
     }
 
     private static func isHopByHop(_ name: HTTPField.Name) -> Bool {
         name == .connection || name == keepAlive || name == proxyConnection || name == .te || name == .upgrade
             || name == .transferEncoding
-    }
-
-    /// `Connection: content-length` must not make us drop framing we rely on.
-    private static func isEndToEndFraming(_ name: HTTPField.Name) -> Bool {
-        name == .contentLength
     }
 }
 

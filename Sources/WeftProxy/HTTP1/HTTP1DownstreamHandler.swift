@@ -14,6 +14,9 @@ import WeftRegex
 /// response) are queued and served in order; reading stops only while some are queued, so the
 /// usual request-response-request flow never toggles the socket's read interest (two `epoll_ctl`
 /// calls per request with NIO's pipelining handler, which withholds reads during every response).
+///
+/// It also answers requests NIO's decoder rejects and closes idle connections itself: two
+/// handlers fewer for every request and response part to pass through.
 final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Downstream {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
@@ -45,9 +48,17 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     private(set) var remoteAddress: SocketAddress?
     /// A `CONNECT` request's `host:port`, until its end turns the connection into a tunnel.
     private var connectTarget: ListenAddress?
+    /// The decoder rejected a request: it was answered (or the connection closed) once.
+    private var rejectedMalformedRequest = false
+
+    // Idle timeout: one timer per idle period, not one per read (see `checkIdle`).
+    private let idleTimeout: TimeAmount
+    private var lastActivity = NIODeadline.now()
+    private var idleCheck: Scheduled<Void>?
 
     init(listener: ListenerContext) {
         self.listener = listener
+        self.idleTimeout = listener.store.current.config.downstream.idleTimeout.timeAmount
     }
 
     var isWritable: Bool { context?.channel.isWritable ?? false }
@@ -55,10 +66,39 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         remoteAddress = context.channel.remoteAddress
+        scheduleIdleCheck(in: idleTimeout)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        idleCheck?.cancel()
+        idleCheck = nil
         self.context = nil
+    }
+
+    // MARK: Idle timeout
+
+    private func scheduleIdleCheck(in delay: TimeAmount) {
+        guard let context else { return }
+        idleCheck = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
+            self?.checkIdle()
+        }
+    }
+
+    /// Nothing read or written for the idle timeout: close, unless a request is in flight (a slow
+    /// upstream is the route timeout's business, not this one's). Activity only moves
+    /// `lastActivity`; the timer is rescheduled for what is left when it fires.
+    private func checkIdle() {
+        guard let context else { return }
+        if exchange != nil || !pipelined.isEmpty {
+            scheduleIdleCheck(in: idleTimeout)
+            return
+        }
+        let idleFor = NIODeadline.now() - lastActivity
+        if idleFor >= idleTimeout {
+            context.close(promise: nil)
+        } else {
+            scheduleIdleCheck(in: idleTimeout - idleFor)
+        }
     }
 
     // MARK: Client → proxy
@@ -129,17 +169,12 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        lastActivity = .now()
         exchange?.flushUpstream()
         context.fireChannelReadComplete()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            // Nothing read or written for the idle timeout: close unless a request is in flight
-            // (a slow upstream is the route timeout's business, not this one's).
-            if exchange == nil && pipelined.isEmpty { context.close(promise: nil) }
-            return
-        }
         if event is ChannelShouldQuiesceEvent {
             // Draining: an idle connection closes now; one with a request in flight after its response.
             quiescing = true
@@ -165,6 +200,10 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let parseError = error as? HTTPParserError {
+            rejectMalformedRequest(parseError, context: context)
+            return
+        }
         if let exchange {
             self.exchange = nil
             exchange.abort("client connection failed: \(error)")
@@ -229,6 +268,7 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
         // An answer given before a body-less request's end arrived (a filter's, a fast failure)
         // keeps the connection: nothing of that request is left to read but its end.
         let requestDone = finished.requestEnded || !requestHasBody
+        lastActivity = .now()
         if keepAlive && requestDone && !(clientInputClosed && pipelined.isEmpty) && !quiescing {
             context.writeAndFlush(end, promise: nil)
             drainPipelined()
@@ -243,6 +283,28 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     func abort(for finished: Exchange) {
         if exchange === finished { exchange = nil }
         context?.close(promise: nil)
+    }
+
+    /// NIO's decoder rejected what the client sent: answer 400 (431 for an oversized head) unless
+    /// a response is already under way, then close; the listener keeps serving other connections.
+    private func rejectMalformedRequest(_ error: HTTPParserError, context: ChannelHandlerContext) {
+        guard !rejectedMalformedRequest else { return }
+        rejectedMalformedRequest = true
+        let (status, message) = HTTP1ErrorAnswer.describe(error)
+        listener.logger.debug("rejected a malformed request", metadata: [
+            "peer": "\(remoteAddress.map { "\($0)" } ?? "?")", "status": "\(status.code)", "error": "\(message)",
+        ])
+        let answerable = exchange?.responseStarted != true
+        if let exchange {
+            self.exchange = nil
+            exchange.abort("the client sent a malformed request: \(message)")
+        }
+        pipelined.removeAll()
+        if answerable {
+            HTTP1ErrorAnswer.sendAndClose(status, message, context: context)
+        } else {
+            context.close(promise: nil)
+        }
     }
 
     /// Answers without an exchange (the request could not even be converted), then closes.
@@ -295,16 +357,13 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
         }
     }
 
-    /// Takes this handler and every HTTP/1.1 handler `ConnectionPipelines.addHTTP1` added (the idle
-    /// timer too: what follows is a relay or a new pipeline with its own) out of the client pipeline.
+    /// Takes this handler (and its idle timer: what follows is a relay or a new pipeline with its
+    /// own) and NIO's HTTP/1.1 codec out of the client pipeline.
     private static func removeHTTP(from client: ChannelPipeline.SynchronousOperations, context: ChannelHandlerContext) {
         client.removeHandler(context: context, promise: nil)
         for handler in [
-            try? client.context(handlerType: HTTPErrorResponder.self),
-            try? client.context(handlerType: NIOHTTPResponseHeadersValidator.self),
             try? client.context(handlerType: HTTPResponseEncoder.self),
             try? client.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self),
-            try? client.context(handlerType: IdleStateHandler.self),
         ].compactMap({ $0 }) {
             client.removeHandler(context: handler, promise: nil)
         }

@@ -10,9 +10,11 @@ final class HTTP1UpstreamConnection: UpstreamStream {
     let channel: any Channel
     let handler: HTTP1UpstreamHandler
     private weak var pool: UpstreamPool?
-    private let settings: UpstreamConfig
+    let settings: UpstreamConfig
     var wasReused = false
-    var idleTimer: Scheduled<Void>?
+    /// In its pool's idle list, since `idleSince`.
+    var isIdle = false
+    var idleSince = NIODeadline.now()
 
     init(endpoint: ListenAddress, channel: any Channel, handler: HTTP1UpstreamHandler, pool: UpstreamPool, settings: UpstreamConfig) {
         self.endpoint = endpoint
@@ -20,6 +22,12 @@ final class HTTP1UpstreamConnection: UpstreamStream {
         self.handler = handler
         self.pool = pool
         self.settings = settings
+        handler.connection = self
+    }
+
+    /// The upstream closed the connection while it waited in the pool.
+    func closedWhileIdle() {
+        pool?.remove(self)
     }
 
     var delegate: (any UpstreamResponseDelegate)? {
@@ -92,8 +100,8 @@ final class HTTP1UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler 
     typealias OutboundOut = HTTPClientRequestPart
 
     weak var delegate: (any UpstreamResponseDelegate)?
-    /// Called when the connection closes while idle in the pool.
-    var onIdleClose: (() -> Void)?
+    /// Told when the connection closes while idle in the pool.
+    weak var connection: HTTP1UpstreamConnection?
     /// Whether the last final response allows another request on this connection.
     private(set) var lastResponseKeepAlive = true
     private var context: ChannelHandlerContext?
@@ -138,8 +146,7 @@ final class HTTP1UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler 
         if delegate != nil {
             fail(.closed)
         } else {
-            onIdleClose?()
-            onIdleClose = nil
+            connection?.closedWhileIdle()
         }
         context.fireChannelInactive()
     }

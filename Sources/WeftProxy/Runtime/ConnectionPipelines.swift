@@ -5,14 +5,14 @@ import NIOHTTPTypesHTTP2
 
 /// The pipelines a detected connection gets.
 enum ConnectionPipelines {
-    /// HTTP/1.1: NIO's codec, the error responder, one exchange at a time (the downstream handler
-    /// queues pipelined requests itself and handles drain).
+    /// HTTP/1.1: NIO's codec and one handler that runs one exchange at a time (it queues
+    /// pipelined requests, answers malformed ones, closes idle connections and handles drain).
+    /// NIO's outbound header validation is off: every head is written from `HTTPFields`, whose
+    /// names are validated and whose values are made legal when set.
     static func addHTTP1(to channel: any Channel, listener: ListenerContext) throws {
         let sync = channel.pipeline.syncOperations
-        let idle = listener.store.current.config.downstream.idleTimeout.timeAmount
-        try sync.addHandler(IdleStateHandler(allTimeout: idle))
-        try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
-        try sync.addHandler(HTTPErrorResponder(logger: listener.logger))
+        try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false,
+                                             withOutboundHeaderValidation: false)
         try sync.addHandler(HTTP1DownstreamHandler(listener: listener))
     }
 

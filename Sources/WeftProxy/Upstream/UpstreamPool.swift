@@ -48,6 +48,9 @@ final class UpstreamPool {
     private var http2: [ListenAddress: HTTP2UpstreamConnection] = [:]
     private var http2Connecting: [ListenAddress: EventLoopFuture<HTTP2UpstreamConnection>] = [:]
     private var closing = false
+    /// Closes connections idle past their timeout; scheduled only while some are idle, so a
+    /// connection going back to the pool costs a clock read, not a timer per request.
+    private var idleSweep: Scheduled<Void>?
 
     init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
@@ -70,18 +73,23 @@ final class UpstreamPool {
             }
             return promise.futureResult.assumeIsolated()
         }
-        if !forceNew {
-            while let connection = idle[endpoint]?.popLast() {
-                connection.idleTimer?.cancel()
-                connection.idleTimer = nil
-                connection.handler.onIdleClose = nil
-                if connection.channel.isActive {
-                    connection.wasReused = true
-                    return eventLoop.assumeIsolated().makeSucceededFuture(connection as any UpstreamStream).assumeIsolated()
-                }
-            }
+        if !forceNew, let connection = takeIdle(endpoint) {
+            return eventLoop.assumeIsolated().makeSucceededFuture(connection as any UpstreamStream).assumeIsolated()
         }
         return connectHTTP1(endpoint, settings: settings, metrics: metrics).map { $0 as any UpstreamStream }
+    }
+
+    /// An open idle HTTP/1.1 connection to `endpoint`, taken out of the pool, if there is one:
+    /// the usual case under load, served without a future.
+    func takeIdle(_ endpoint: ListenAddress) -> HTTP1UpstreamConnection? {
+        while let connection = idle[endpoint]?.popLast() {
+            connection.isIdle = false
+            if connection.channel.isActive {
+                connection.wasReused = true
+                return connection
+            }
+        }
+        return nil
     }
 
     /// Takes back a connection whose last response ended cleanly, for reuse.
@@ -94,16 +102,38 @@ final class UpstreamPool {
             connection.cancel()
             return
         }
+        connection.isIdle = true
+        connection.idleSince = .now()
         idle[connection.endpoint, default: []].append(connection)
-        connection.handler.onIdleClose = { [weak self, weak connection] in
-            if let connection { self?.remove(connection) }
+        if idleSweep == nil { scheduleIdleSweep(in: settings.idleTimeout.timeAmount) }
+    }
+
+    private func scheduleIdleSweep(in delay: TimeAmount) {
+        idleSweep = eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
+            self?.sweepIdle()
         }
-        // Strong: removing the connection from the pool may release the last other reference.
-        // The timer is cancelled (and this closure released) whenever the connection leaves the pool.
-        connection.idleTimer = eventLoop.assumeIsolated().scheduleTask(in: settings.idleTimeout.timeAmount) { [weak self] in
-            self?.remove(connection)
-            connection.cancel()
+    }
+
+    /// Closes the connections idle for longer than their timeout and comes back when the next
+    /// one is due (or not at all once the pool holds none).
+    private func sweepIdle() {
+        idleSweep = nil
+        let now = NIODeadline.now()
+        var nextDue: NIODeadline?
+        for endpoint in idle.keys {
+            idle[endpoint]?.removeAll { connection in
+                let due = connection.idleSince + connection.settings.idleTimeout.timeAmount
+                if due <= now {
+                    connection.isIdle = false
+                    connection.cancel()
+                    return true
+                }
+                nextDue = min(nextDue ?? due, due)
+                return false
+            }
         }
+        idle = idle.filter { !$0.value.isEmpty }
+        if let nextDue { scheduleIdleSweep(in: nextDue - now) }
     }
 
     /// The shared HTTP/2 connection to `endpoint`, connecting (once) if there is none usable.
@@ -152,16 +182,19 @@ final class UpstreamPool {
         for connection in http2.values { connection.channel.close(promise: nil) }
         http2.removeAll()
         closing = true
+        idleSweep?.cancel()
+        idleSweep = nil
         for connection in idle.values.joined() {
-            connection.idleTimer?.cancel()
+            connection.isIdle = false
             connection.cancel()
         }
         idle.removeAll()
     }
 
-    private func remove(_ connection: HTTP1UpstreamConnection) {
-        connection.idleTimer?.cancel()
-        connection.idleTimer = nil
+    /// An idle connection the upstream closed: out of the pool.
+    func remove(_ connection: HTTP1UpstreamConnection) {
+        guard connection.isIdle else { return }
+        connection.isIdle = false
         idle[connection.endpoint]?.removeAll { $0 === connection }
     }
 
