@@ -2,7 +2,8 @@
 import PackageDescription
 
 /// Micro-benchmarks (ordo-one/benchmark): time and allocations per operation of Weft's hot-path
-/// pieces. A package of its own so that CI's build of Weft does not pay for the benchmark tool.
+/// pieces, and `nio-floor`, the minimal SwiftNIO proxy `run.sh` measures next to Weft. A package
+/// of its own so that CI's build of Weft does not pay for the benchmark tool.
 ///
 ///     cd Benchmarks && swift package benchmark
 let package = Package(
@@ -34,6 +35,16 @@ let package = Package(
             ],
             path: "Benchmarks/WeftMicro",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // The reference row of the end-to-end comparison: the cheapest HTTP/1.1 proxy SwiftNIO allows.
+        .executableTarget(
+            name: "nio-floor",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Benchmarks/NIOFloor"
         ),
     ]
 )

@@ -32,26 +32,38 @@ public final class Backend: Sendable {
 
     /// Two endpoints at random among those available (not in `avoiding` when others exist), the
     /// cheaper of the two by latency × load; a tripped endpoint whose penalty is over is tried
-    /// alone, as its probe.
+    /// alone, as its probe. Runs for every request: the candidates live on the stack.
     func pick(avoiding: [ListenAddress] = []) -> Result<Pick, NoEndpoint> {
         guard !states.isEmpty else { return .failure(.none) }
         let now = NIODeadline.now()
-        var open: [EndpointState] = []
-        for state in states {
-            switch state.availability(now: now) {
-            case .open: open.append(state)
-            case .probe: return .success(Pick(state: state, probe: true))
-            case .tripped: continue
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: states.count) { open in
+            var openCount = 0
+            for index in states.indices {
+                switch states[index].availability(now: now) {
+                case .open:
+                    open[openCount] = index
+                    openCount += 1
+                case .probe: return .success(Pick(state: states[index], probe: true))
+                case .tripped: continue
+                }
             }
+            guard openCount > 0 else { return .failure(.allTripped) }
+            // Endpoints not tried yet go first; if every open one was tried, any will do.
+            var candidates = openCount
+            if !avoiding.isEmpty {
+                var fresh = 0
+                for position in 0..<openCount where !avoiding.contains(states[open[position]].address) {
+                    open.swapAt(position, fresh)
+                    fresh += 1
+                }
+                if fresh > 0 { candidates = fresh }
+            }
+            if candidates == 1 { return .success(Pick(state: states[open[0]], probe: false)) }
+            let first = Int.random(in: 0..<candidates)
+            var second = Int.random(in: 0..<(candidates - 1))
+            if second >= first { second += 1 }
+            let a = states[open[first]], b = states[open[second]]
+            return .success(Pick(state: a.cost(now: now) <= b.cost(now: now) ? a : b, probe: false))
         }
-        guard !open.isEmpty else { return .failure(.allTripped) }
-        let fresh = open.filter { !avoiding.contains($0.address) }
-        let candidates = fresh.isEmpty ? open : fresh
-        if candidates.count == 1 { return .success(Pick(state: candidates[0], probe: false)) }
-        let first = Int.random(in: 0..<candidates.count)
-        var second = Int.random(in: 0..<(candidates.count - 1))
-        if second >= first { second += 1 }
-        let a = candidates[first], b = candidates[second]
-        return .success(Pick(state: a.cost(now: now) <= b.cost(now: now) ? a : b, probe: false))
     }
 }

@@ -344,7 +344,7 @@ final class Exchange: UpstreamResponseDelegate {
 
     // MARK: Response (UpstreamResponseDelegate)
 
-    func upstreamResponseHead(_ head: HTTPResponse) {
+    func upstreamResponseHead(_ head: consuming HTTPResponse) {
         guard phase == .forwarding else { return }
         if head.status.kind == .informational {
             if head.status == .switchingProtocols {
@@ -369,7 +369,7 @@ final class Exchange: UpstreamResponseDelegate {
             return
         }
         if grpcDeadline == nil || context.route?.timeout != nil { timeout?.cancel() }
-        var response = head
+        var response = consume head  // owned: stripping hop-by-hop fields copies nothing
         HopByHop.strip(&response.headerFields)
         if case .respond(let local) = chain.responseHead(&response, context: context) {
             dropUpstream()

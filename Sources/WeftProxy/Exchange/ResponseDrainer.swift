@@ -23,7 +23,7 @@ final class ResponseDrainer: UpstreamResponseDelegate {
         stream.resumeReads()
     }
 
-    func upstreamResponseHead(_ response: HTTPResponse) {}
+    func upstreamResponseHead(_ response: consuming HTTPResponse) {}
     func upstreamResponseBody(_ body: ByteBuffer) {}
     func upstreamReadComplete() {}
     func upstreamWritabilityChanged() {}

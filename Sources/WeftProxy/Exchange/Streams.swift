@@ -83,7 +83,7 @@ protocol UpstreamStream: AnyObject {
 /// Receives one upstream response.
 protocol UpstreamResponseDelegate: AnyObject {
     /// An informational (1xx) or the final response head.
-    func upstreamResponseHead(_ response: HTTPResponse)
+    func upstreamResponseHead(_ response: consuming HTTPResponse)
     func upstreamResponseBody(_ body: ByteBuffer)
     func upstreamResponseEnd(_ trailers: HTTPFields?)
     func upstreamReadComplete()

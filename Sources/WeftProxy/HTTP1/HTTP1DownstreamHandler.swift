@@ -19,14 +19,15 @@ import WeftRegex
 /// handlers fewer for every request and response part to pass through.
 final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Downstream {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundIn = IOData
+    typealias OutboundOut = IOData
 
     let listener: ListenerContext
     let scratch = MatchScratch()
     private(set) var context: ChannelHandlerContext?
     private var exchange: Exchange?
     private var readGate = ReadGate()
+    private var responseWriter = HTTP1ResponseWriter()
 
     // The request in flight, as HTTP/1.1 saw it.
     private var clientVersion = HTTPVersion.http1_1
@@ -230,28 +231,30 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func writeResponseHead(_ response: HTTPResponse, for exchange: Exchange) {
-        var head = HTTPResponseHead(response)
+        guard let context else { return }
         if response.status.kind == .informational {
-            head.version = .http1_1
-            context?.write(wrapOutboundOut(.head(head)), promise: nil)
+            responseWriter.writeHead(response, http10: false, connection: nil, toHEAD: headRequest, context: context)
             return
         }
-        let bodyless = headRequest || response.status.code == 204 || response.status.code == 304
+        let code = response.status.code
+        let bodyless = headRequest || code == 204 || code == 304
         // A request that asked to upgrade stopped the HTTP decoder: without 101 the connection cannot go on.
         keepAlive = clientKeepAlive && !upgradeRequested && !quiescing
-        if clientVersion.minor == 0 {
-            head.version = .http1_0
+        let http10 = clientVersion.minor == 0
+        var connection: String?
+        if http10 {
             // An HTTP/1.0 client cannot read chunked framing: without a length the body ends at close.
-            if !bodyless && !head.headers.contains(name: "content-length") { keepAlive = false }
-            if keepAlive { head.headers.add(name: "connection", value: "keep-alive") }
+            if !bodyless && !response.headerFields.contains(where: { $0.name == .contentLength }) { keepAlive = false }
+            if keepAlive { connection = "keep-alive" }
         } else if !keepAlive {
-            head.headers.add(name: "connection", value: "close")
+            connection = "close"
         }
-        context?.write(wrapOutboundOut(.head(head)), promise: nil)
+        responseWriter.writeHead(response, http10: http10, connection: connection, toHEAD: headRequest, context: context)
     }
 
     func writeResponseBody(_ body: ByteBuffer) {
-        context?.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        guard let context else { return }
+        responseWriter.writeBody(body, context: context)
     }
 
     func flush() {
@@ -263,18 +266,19 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     func finishResponse(_ trailers: HTTPFields?, for finished: Exchange) {
         guard let context else { return }
         if exchange === finished { exchange = nil }
-        let end = wrapOutboundOut(.end(trailers.map(HTTPHeaders.init)))
         // A client that half-closed after pipelining still gets every queued answer.
         // An answer given before a body-less request's end arrived (a filter's, a fast failure)
         // keeps the connection: nothing of that request is left to read but its end.
         let requestDone = finished.requestEnded || !requestHasBody
         lastActivity = .now()
         if keepAlive && requestDone && !(clientInputClosed && pipelined.isEmpty) && !quiescing {
-            context.writeAndFlush(end, promise: nil)
+            responseWriter.writeEnd(trailers, context: context, promise: nil)
             drainPipelined()
         } else {
             pipelined.removeAll()
-            context.writeAndFlush(end).assumeIsolated().whenComplete { _ in
+            let written = context.eventLoop.makePromise(of: Void.self)
+            responseWriter.writeEnd(trailers, context: context, promise: written)
+            written.futureResult.assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }
         }
@@ -308,7 +312,7 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     /// Answers without an exchange (the request could not even be converted), then closes.
-    private func respondDirectly(_ status: HTTPResponseStatus, _ message: String) {
+    private func respondDirectly(_ status: HTTPResponse.Status, _ message: String) {
         guard let context else { return }
         HTTP1ErrorAnswer.sendAndClose(status, message, context: context)
     }
@@ -346,9 +350,8 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
         connectTarget = nil
         do {
             let client = context.pipeline.syncOperations
-            let encoder = try client.context(handlerType: HTTPResponseEncoder.self)
-            // Written below the encoder: a 2xx answer to CONNECT has no body framing.
-            encoder.writeAndFlush(NIOAny(ByteBuffer(string: "HTTP/1.1 200 Connection established\r\n\r\n")), promise: nil)
+            // A 2xx answer to CONNECT has no body framing.
+            context.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer(string: "HTTP/1.1 200 Connection established\r\n\r\n"))), promise: nil)
             try client.addHandler(ProtocolDetectHandler(listener: listener, tunnelTarget: target))
             Self.removeHTTP(from: client, context: context)
         } catch {
@@ -358,14 +361,11 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     /// Takes this handler (and its idle timer: what follows is a relay or a new pipeline with its
-    /// own) and NIO's HTTP/1.1 codec out of the client pipeline.
+    /// own) and NIO's HTTP/1.1 decoder out of the client pipeline.
     private static func removeHTTP(from client: ChannelPipeline.SynchronousOperations, context: ChannelHandlerContext) {
         client.removeHandler(context: context, promise: nil)
-        for handler in [
-            try? client.context(handlerType: HTTPResponseEncoder.self),
-            try? client.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self),
-        ].compactMap({ $0 }) {
-            client.removeHandler(context: handler, promise: nil)
+        if let decoder = try? client.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self) {
+            client.removeHandler(context: decoder, promise: nil)
         }
     }
 

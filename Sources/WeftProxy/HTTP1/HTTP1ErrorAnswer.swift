@@ -1,14 +1,16 @@
+import HTTPTypes
 import NIOCore
+import WeftFilter
 import NIOHTTP1
 
 /// A response the HTTP/1.1 side sends on its own: one line saying what failed, in the body and in
 /// `weft-proxy-error`, then the connection closes (the listener keeps serving others).
 enum HTTP1ErrorAnswer {
     /// The answer to a request NIO's decoder rejected: malformed → 400, oversized head → 431.
-    static func describe(_ error: HTTPParserError) -> (HTTPResponseStatus, String) {
+    static func describe(_ error: HTTPParserError) -> (HTTPResponse.Status, String) {
         switch error {
         case .headerOverflow:
-            return (.requestHeaderFieldsTooLarge, "request head is larger than 80 KiB")
+            return (.init(code: 431, reasonPhrase: "Request Header Fields Too Large"), "request head is larger than 80 KiB")
         case .invalidMethod:
             return (.badRequest, "malformed request: invalid method")
         case .invalidURL:
@@ -26,17 +28,19 @@ enum HTTP1ErrorAnswer {
         }
     }
 
-    static func sendAndClose(_ status: HTTPResponseStatus, _ message: String, context: ChannelHandlerContext) {
+    static func sendAndClose(_ status: HTTPResponse.Status, _ message: String, context: ChannelHandlerContext) {
         let body = message + "\n"
-        var headers = HTTPHeaders()
-        headers.add(name: "weft-proxy-error", value: message)
-        headers.add(name: "content-type", value: "text/plain; charset=utf-8")
-        headers.add(name: "content-length", value: String(body.utf8.count))
-        headers.add(name: "connection", value: "close")
-        let head = HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))
-        context.write(NIOAny(head), promise: nil)
-        context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
-        context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).assumeIsolated().whenComplete { _ in
+        var fields = HTTPFields()
+        fields[.weftProxyError] = message
+        fields[.contentType] = "text/plain; charset=utf-8"
+        fields[.contentLength] = String(body.utf8.count)
+        var writer = HTTP1ResponseWriter()
+        writer.writeHead(HTTPResponse(status: status, headerFields: fields), http10: false, connection: "close", toHEAD: false,
+                         context: context)
+        writer.writeBody(context.channel.allocator.buffer(string: body), context: context)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        writer.writeEnd(nil, context: context, promise: written)
+        written.futureResult.assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
     }

@@ -5,14 +5,13 @@ import NIOHTTPTypesHTTP2
 
 /// The pipelines a detected connection gets.
 enum ConnectionPipelines {
-    /// HTTP/1.1: NIO's codec and one handler that runs one exchange at a time (it queues
-    /// pipelined requests, answers malformed ones, closes idle connections and handles drain).
-    /// NIO's outbound header validation is off: every head is written from `HTTPFields`, whose
-    /// names are validated and whose values are made legal when set.
+    /// HTTP/1.1: NIO's request decoder and one handler that runs one exchange at a time (it
+    /// queues pipelined requests, answers malformed ones, closes idle connections, handles drain,
+    /// and writes responses itself from `HTTPFields`, whose names are validated and whose values
+    /// are made legal when set).
     static func addHTTP1(to channel: any Channel, listener: ListenerContext) throws {
         let sync = channel.pipeline.syncOperations
-        try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false,
-                                             withOutboundHeaderValidation: false)
+        try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)))
         try sync.addHandler(HTTP1DownstreamHandler(listener: listener))
     }
 

@@ -44,7 +44,9 @@ struct ConnectFailure: Error, CustomStringConvertible {
 /// time each, and one multiplexed HTTP/2 connection per endpoint.
 final class UpstreamPool {
     let eventLoop: any EventLoop
-    private var idle: [ListenAddress: [HTTP1UpstreamConnection]] = [:]
+    /// Idle connections by endpoint. A class per endpoint: taking and returning a connection
+    /// mutates its list in place (a dictionary `modify` with a `String` key allocates).
+    private var idle: [ListenAddress: IdleConnections] = [:]
     private var http2: [ListenAddress: HTTP2UpstreamConnection] = [:]
     private var http2Connecting: [ListenAddress: EventLoopFuture<HTTP2UpstreamConnection>] = [:]
     private var closing = false
@@ -82,7 +84,8 @@ final class UpstreamPool {
     /// An open idle HTTP/1.1 connection to `endpoint`, taken out of the pool, if there is one:
     /// the usual case under load, served without a future.
     func takeIdle(_ endpoint: ListenAddress) -> HTTP1UpstreamConnection? {
-        while let connection = idle[endpoint]?.popLast() {
+        guard let list = idle[endpoint] else { return nil }
+        while let connection = list.connections.popLast() {
             connection.isIdle = false
             if connection.channel.isActive {
                 connection.wasReused = true
@@ -96,15 +99,18 @@ final class UpstreamPool {
     func release(_ connection: HTTP1UpstreamConnection, settings: UpstreamConfig) {
         eventLoop.preconditionInEventLoop()
         connection.handler.resumeReads()
-        guard !closing, connection.channel.isActive,
-              (idle[connection.endpoint]?.count ?? 0) < settings.maxIdlePerEndpoint
-        else {
+        let list = idle[connection.endpoint]
+        guard !closing, connection.channel.isActive, (list?.connections.count ?? 0) < settings.maxIdlePerEndpoint else {
             connection.cancel()
             return
         }
         connection.isIdle = true
         connection.idleSince = .now()
-        idle[connection.endpoint, default: []].append(connection)
+        if let list {
+            list.connections.append(connection)
+        } else {
+            idle[connection.endpoint] = IdleConnections(connection)
+        }
         if idleSweep == nil { scheduleIdleSweep(in: settings.idleTimeout.timeAmount) }
     }
 
@@ -120,8 +126,8 @@ final class UpstreamPool {
         idleSweep = nil
         let now = NIODeadline.now()
         var nextDue: NIODeadline?
-        for endpoint in idle.keys {
-            idle[endpoint]?.removeAll { connection in
+        for list in idle.values {
+            list.connections.removeAll { connection in
                 let due = connection.idleSince + connection.settings.idleTimeout.timeAmount
                 if due <= now {
                     connection.isIdle = false
@@ -132,7 +138,7 @@ final class UpstreamPool {
                 return false
             }
         }
-        idle = idle.filter { !$0.value.isEmpty }
+        idle = idle.filter { !$0.value.connections.isEmpty }
         if let nextDue { scheduleIdleSweep(in: nextDue - now) }
     }
 
@@ -184,7 +190,7 @@ final class UpstreamPool {
         closing = true
         idleSweep?.cancel()
         idleSweep = nil
-        for connection in idle.values.joined() {
+        for connection in idle.values.flatMap(\.connections) {
             connection.isIdle = false
             connection.cancel()
         }
@@ -195,7 +201,7 @@ final class UpstreamPool {
     func remove(_ connection: HTTP1UpstreamConnection) {
         guard connection.isIdle else { return }
         connection.isIdle = false
-        idle[connection.endpoint]?.removeAll { $0 === connection }
+        idle[connection.endpoint]?.connections.removeAll { $0 === connection }
     }
 
     private func connectHTTP1(_ endpoint: ListenAddress, settings: UpstreamConfig, metrics: TCPMetrics) -> EventLoopFuture<HTTP1UpstreamConnection>.Isolated {
@@ -228,6 +234,15 @@ final class UpstreamPool {
                 if case ChannelError.connectTimeout = error { timedOut = true }
                 throw ConnectFailure(endpoint: endpoint, underlying: error, timedOut: timedOut)
             }
+    }
+}
+
+/// The idle connections to one endpoint, most recently used last.
+final class IdleConnections {
+    var connections: [HTTP1UpstreamConnection]
+
+    init(_ first: HTTP1UpstreamConnection) {
+        connections = [first]
     }
 }
 

@@ -1,0 +1,114 @@
+import HTTPTypes
+import NIOCore
+
+/// Writes HTTP/1.1 responses from swift-http-types' model straight to the client's bytes.
+///
+/// NIO's `HTTPResponseEncoder` takes `HTTPResponseHead`: every response would be converted to it
+/// (a header array and a head object), pass one more handler, and have its framing headers
+/// rewritten in that copy. This writes the same wire format in one buffer per head and frames the
+/// body the way the encoder does:
+/// - no body for `1xx`, `204` and `304` (their `content-length`/`transfer-encoding` dropped) and
+///   none for a response to `HEAD` (whose head still says what a `GET` would get);
+/// - a body with `content-length` as is;
+/// - otherwise chunked for HTTP/1.1 clients and delimited by the close for HTTP/1.0 ones.
+struct HTTP1ResponseWriter {
+    private enum Framing {
+        /// Body bytes are not sent.
+        case suppressed
+        /// Body bytes are sent as they are (`content-length`, or until the connection closes).
+        case raw
+        case chunked
+    }
+
+    private var framing = Framing.raw
+
+    /// Writes a response head. `http10` answers an HTTP/1.0 client; `connection` is the
+    /// `Connection` value the client must see, if any (`close`, `keep-alive`).
+    mutating func writeHead(_ response: HTTPResponse, http10: Bool, connection: String?, toHEAD: Bool,
+                            context: ChannelHandlerContext) {
+        let code = response.status.code
+        let mayHaveBody = !(100...199).contains(code) && code != 204 && code != 304
+        var hasLength = false
+        var capacity = 64
+        for field in response.headerFields {
+            capacity += field.name.rawName.utf8.count + field.value.utf8.count + 4
+            if field.name == .contentLength { hasLength = true }
+        }
+        let chunked = mayHaveBody && !hasLength && !http10
+        framing = !mayHaveBody || toHEAD ? .suppressed : (chunked ? .chunked : .raw)
+
+        var buffer = context.channel.allocator.buffer(capacity: capacity)
+        buffer.writeStaticString(http10 && !(100...199).contains(code) ? "HTTP/1.0 " : "HTTP/1.1 ")
+        Self.writeStatusCode(code, to: &buffer)
+        buffer.writeStaticString(" ")
+        buffer.writeString(response.status.reasonPhrase)
+        buffer.writeStaticString("\r\n")
+        for field in response.headerFields {
+            // Framing is this writer's: a body-less status carries neither; a length wins over chunking.
+            if field.name == .transferEncoding || (field.name == .contentLength && !mayHaveBody) { continue }
+            buffer.writeString(field.name.rawName)
+            buffer.writeStaticString(": ")
+            field.withUnsafeBytesOfValue { _ = buffer.writeBytes($0) }
+            buffer.writeStaticString("\r\n")
+        }
+        if let connection {
+            buffer.writeStaticString("connection: ")
+            buffer.writeString(connection)
+            buffer.writeStaticString("\r\n")
+        }
+        if chunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
+        buffer.writeStaticString("\r\n")
+        context.write(NIOAny(IOData.byteBuffer(buffer)), promise: nil)
+    }
+
+    /// Writes a part of the body, framed as the head decided.
+    func writeBody(_ body: ByteBuffer, context: ChannelHandlerContext) {
+        switch framing {
+        case .suppressed:
+            return
+        case .raw:
+            context.write(NIOAny(IOData.byteBuffer(body)), promise: nil)
+        case .chunked:
+            guard body.readableBytes > 0 else { return }  // an empty chunk would end the body
+            var size = context.channel.allocator.buffer(capacity: 20)
+            size.writeString(String(body.readableBytes, radix: 16))
+            size.writeStaticString("\r\n")
+            context.write(NIOAny(IOData.byteBuffer(size)), promise: nil)
+            context.write(NIOAny(IOData.byteBuffer(body)), promise: nil)
+            size.moveReaderIndex(to: size.writerIndex - 2)
+            context.write(NIOAny(IOData.byteBuffer(size)), promise: nil)
+        }
+    }
+
+    /// Ends the body (the last chunk and trailers when chunked) and flushes; `promise` completes
+    /// once everything before it is written.
+    func writeEnd(_ trailers: HTTPFields?, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        switch framing {
+        case .chunked:
+            var end = context.channel.allocator.buffer(capacity: 5)
+            end.writeStaticString("0\r\n")
+            for field in trailers ?? [:] {
+                end.writeString(field.name.rawName)
+                end.writeStaticString(": ")
+                field.withUnsafeBytesOfValue { _ = end.writeBytes($0) }
+                end.writeStaticString("\r\n")
+            }
+            end.writeStaticString("\r\n")
+            context.writeAndFlush(NIOAny(IOData.byteBuffer(end)), promise: promise)
+        case .raw, .suppressed:
+            if let promise {
+                // Nothing to write, but the promise must follow the bytes before it.
+                context.writeAndFlush(NIOAny(IOData.byteBuffer(context.channel.allocator.buffer(capacity: 0))), promise: promise)
+            } else {
+                context.flush()
+            }
+        }
+    }
+
+    private static func writeStatusCode(_ code: Int, to buffer: inout ByteBuffer) {
+        let clamped = min(max(code, 0), 999)
+        buffer.writeInteger(UInt8(ascii: "0") + UInt8(clamped / 100))
+        buffer.writeInteger(UInt8(ascii: "0") + UInt8(clamped / 10 % 10))
+        buffer.writeInteger(UInt8(ascii: "0") + UInt8(clamped % 10))
+    }
+}
