@@ -142,6 +142,24 @@ extension Integration {
             #expect(twice.stdout == "204\n200\n")
         }
 
+        @Test func headResponsesKeepTheirFramingHeadersButCarryNoBody() async throws {
+            let upstream = try await PythonUpstream.start()
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: upstream.address))
+            defer { proxy.stop() }
+            // Three pipelined requests on one connection: a body after either HEAD answer would be
+            // read as the start of the next response.
+            let requests = "HEAD /download?bytes=100 HTTP/1.1\r\nHost: a\r\n\r\n"
+                + "HEAD /download?bytes=100&chunked=1 HTTP/1.1\r\nHost: a\r\n\r\n"
+                + "GET /status/200 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+            let answer = try rawExchange(proxy.inbound, Array(requests.utf8))
+            let heads = answer.components(separatedBy: "\r\n\r\n")
+            try #require(heads.count == 4, "\(answer)")
+            #expect(heads[0].hasPrefix("HTTP/1.1 200") && heads[0].lowercased().contains("content-length: 100"), "\(heads[0])")
+            #expect(heads[1].hasPrefix("HTTP/1.1 200") && heads[1].lowercased().contains("transfer-encoding: chunked"), "\(heads[1])")
+            #expect(heads[2].hasPrefix("HTTP/1.1 200") && heads[2].lowercased().contains("connection: close"), "\(heads[2])")
+            #expect(heads[3] == #"{"status": 200}"#)
+        }
+
         @Test func http10ClientsGetAResponseTheyCanRead() async throws {
             let upstream = try await PythonUpstream.start()
             let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: upstream.address))

@@ -1,5 +1,6 @@
 import HTTPTypes
 import NIOCore
+import NIOHTTP1
 
 /// Writes HTTP/1.1 responses from swift-http-types' model straight to the client's bytes.
 ///
@@ -41,7 +42,9 @@ struct HTTP1ResponseWriter {
         buffer.writeStaticString(http10 && !(100...199).contains(code) ? "HTTP/1.0 " : "HTTP/1.1 ")
         Self.writeStatusCode(code, to: &buffer)
         buffer.writeStaticString(" ")
-        buffer.writeString(response.status.reasonPhrase)
+        // A status made from a bare code has no phrase: use the standard one, as NIO's encoder does.
+        let phrase = response.status.reasonPhrase
+        buffer.writeString(phrase.isEmpty ? HTTPResponseStatus(statusCode: code).reasonPhrase : phrase)
         buffer.writeStaticString("\r\n")
         for field in response.headerFields {
             // Framing is this writer's: a body-less status carries neither; a length wins over chunking.

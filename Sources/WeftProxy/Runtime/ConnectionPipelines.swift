@@ -24,6 +24,7 @@ enum ConnectionPipelines {
             eventLoop: channel.eventLoop,
             configuration: .init(maxIdleTime: listener.store.current.config.downstream.idleTimeout.timeAmount,
                                  maxAge: nil, maxGraceTime: gracePeriod, keepalive: nil))
+        try sync.addHandler(FlushCoalescingHandler())
         _ = try sync.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: .init(), streamConfiguration: .init(),
             streamDelegate: manager.http2StreamDelegate

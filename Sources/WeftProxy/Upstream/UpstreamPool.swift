@@ -151,6 +151,7 @@ final class UpstreamPool {
         http2[endpoint] = nil
         let future = connectChannel(endpoint, timeout: settings.connectTimeout.timeAmount, metrics: metrics) { channel in
             let sync = channel.pipeline.syncOperations
+            try sync.addHandler(FlushCoalescingHandler())
             _ = try sync.configureHTTP2Pipeline(
                 mode: .client, connectionConfiguration: .init(), streamConfiguration: .init()
             ) { stream in

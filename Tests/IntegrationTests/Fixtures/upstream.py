@@ -60,7 +60,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
         self.wfile.flush()
 
     def answer_flaky(self, query):
@@ -118,6 +119,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_header("transfer-encoding", "chunked")
                 self.send_header("trailer", "x-checksum")
                 self.end_headers()
+                if self.command == "HEAD":
+                    return
                 sent = 0
                 while sent < size:
                     part = block[: min(len(block), size - sent)]
@@ -127,6 +130,8 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self.send_header("content-length", str(size))
                 self.end_headers()
+                if self.command == "HEAD":
+                    return
                 sent = 0
                 while sent < size:
                     part = block[: min(len(block), size - sent)]
