@@ -309,6 +309,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--weft", required=True)
     parser.add_argument("--weft-cli", required=True, help="the weft CLI (for the stuck-tapper run)")
+    parser.add_argument("--nio-floor", help="Benchmarks' nio-floor binary: the cheapest HTTP/1.1 proxy SwiftNIO allows")
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--paced-rps", type=int, default=2000)
@@ -329,12 +330,20 @@ def main():
         weft_bare, weft_bare_port = start_weft(workdir, args.weft, up_h1, filters=["protocol-detect", "route"])
         weft_bare.name = "weft-bare"
         processes += [nginx, haproxy, weft_h1, weft_h2, weft_bare]
+        floor = []
+        if args.nio_floor:
+            floor_port = free_port()
+            floor_process = Process("nio-floor", [args.nio_floor, str(floor_port), str(up_h1)], pin=CORE_PROXY)
+            wait_for_port(floor_port)
+            processes.append(floor_process)
+            floor = [("nio-floor", floor_process, floor_port)]
         time.sleep(0.5)
-        memory = {"weft_idle_rss_mb": weft_h1.rss_kib() / 1024}
+        # RSS counts the shared libraries' pages each process touched; private memory is its own.
+        memory = {"weft_idle_rss_mb": weft_h1.rss_kib() / 1024, "weft_idle_private_mb": weft_h1.rss_kib("RssAnon") / 1024}
 
         d, c = args.duration, args.connections
         targets_h1 = [("direct", None, up_h1), ("weft", weft_h1, weft_h1_port), ("weft-bare", weft_bare, weft_bare_port),
-                      ("nginx", nginx, nginx_h1), ("haproxy", haproxy, haproxy_h1)]
+                      *floor, ("nginx", nginx, nginx_h1), ("haproxy", haproxy, haproxy_h1)]
         targets_h2 = [("direct", None, up_h2), ("weft", weft_h2, weft_h2_port), ("nginx", nginx, nginx_h2), ("haproxy", haproxy, haproxy_h2)]
         rows = []
         for name, process, port in targets_h1:  # warm up every path once
@@ -367,11 +376,13 @@ def main():
             if "direct" in peers:
                 row["added_p99_ms"] = row["p99_ms"] - peers["direct"]["p99_ms"]
 
-        print(f"\n{'load':34} {'target':8} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'p99.9':>7} {'+p99':>6} {'cpu%':>5} {'µs/req':>6} {'RSS MB':>7} {'×nginx':>7} {'×haproxy':>8} {'err':>4}")
+        print(f"\n{'load':34} {'target':9} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'p99.9':>7} {'+p99':>6} {'cpu%':>5} {'µs/req':>6} "
+              f"{'user':>5} {'kernel':>6} {'RSS MB':>7} {'×nginx':>7} {'×haproxy':>8} {'err':>4}")
         for row in rows:
             fmt = lambda key, spec: format(row[key], spec) if key in row else "-"
-            print(f"{row['load']:34} {row['target']:8} {row['rps']:9.0f} {row['p50_ms']:7.2f} {row['p99_ms']:7.2f} {row['p999_ms']:7.2f} "
+            print(f"{row['load']:34} {row['target']:9} {row['rps']:9.0f} {row['p50_ms']:7.2f} {row['p99_ms']:7.2f} {row['p999_ms']:7.2f} "
                   f"{fmt('added_p99_ms', '6.2f'):>6} {fmt('proxy_cpu_percent', '5.0f'):>5} {fmt('proxy_cpu_us_per_request', '6.1f'):>6} "
+                  f"{fmt('proxy_user_us_per_request', '5.1f'):>5} {fmt('proxy_kernel_us_per_request', '6.1f'):>6} "
                   f"{fmt('proxy_peak_rss_mb', '7.1f'):>7} {fmt('rps_vs_nginx', '7.2f'):>7} {fmt('rps_vs_haproxy', '8.2f'):>8} {row['errors']:4d}")
         print("\nmemory:", ", ".join(f"{k}={v:.1f}" for k, v in memory.items()))
         report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": {"cores": os.cpu_count(),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end comparison: direct, weft-proxy, nginx and HAProxy under the same load, in one run.
+# End-to-end comparison: direct, weft-proxy, the SwiftNIO floor, nginx and HAProxy under the same load, in one run.
 # Installs what it needs, builds weft-proxy in release mode, then runs Benchmarks/compare.py.
-#   Benchmarks/run.sh [--duration 10] [--quick]
+#   Benchmarks/run.sh [--duration 10] [--connections 50] [--paced-rps 2000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -15,4 +15,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 swift build -c release --product weft-proxy --scratch-path .build-release
 swift build -c release --product weft --scratch-path .build-release
-exec python3 Benchmarks/compare.py --weft .build-release/release/weft-proxy --weft-cli .build-release/release/weft "$@"
+# The reference row: the cheapest HTTP/1.1 proxy SwiftNIO allows (Benchmarks/Benchmarks/NIOFloor).
+(cd Benchmarks && swift build -c release --product nio-floor)
+exec python3 Benchmarks/compare.py --weft .build-release/release/weft-proxy --weft-cli .build-release/release/weft \
+  --nio-floor Benchmarks/.build/release/nio-floor "$@"

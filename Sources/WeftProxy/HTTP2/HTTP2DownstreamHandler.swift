@@ -90,7 +90,7 @@ final class HTTP2DownstreamHandler: ChannelDuplexHandler, Downstream {
     func writeResponseHead(_ response: HTTPResponse, for exchange: Exchange) {
         // HTTP/2 has no 101; other informational heads pass as their own HEADERS frame.
         guard response.status != .switchingProtocols else { return }
-        if response.status.kind != .informational, let status = response.headerFields[GRPC.statusField] {
+        if response.status.kind != .informational, let status = response.headerFields.firstValue(GRPC.statusField) {
             var fields = HTTPFields()
             fields[GRPC.statusField] = status
             fields[GRPC.messageField] = response.headerFields[GRPC.messageField]

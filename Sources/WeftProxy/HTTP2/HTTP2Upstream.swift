@@ -26,21 +26,12 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
 
     /// A new request stream on this connection.
     func openStream() -> EventLoopFuture<any UpstreamStream> {
-        let endpoint = self.endpoint
-        let promise = channel.eventLoop.makePromise(of: (any UpstreamStream).self)
-        multiplexer.createStreamChannel { stream in
+        let handler = NIOLoopBound(HTTP2UpstreamStream(endpoint: endpoint, connection: self), eventLoop: channel.eventLoop)
+        return multiplexer.createStreamChannel { stream in
             stream.eventLoop.makeCompletedFuture {
-                try stream.pipeline.syncOperations.addHandler(HTTP2UpstreamStream(endpoint: endpoint, connection: self))
+                try stream.pipeline.syncOperations.addHandler(handler.value)
             }
-        }.assumeIsolated().whenComplete { result in
-            do {
-                let handler = try result.get().pipeline.syncOperations.handler(type: HTTP2UpstreamStream.self)
-                promise.assumeIsolated().succeed(handler)
-            } catch {
-                promise.fail(error)
-            }
-        }
-        return promise.futureResult
+        }.assumeIsolated().map { _ in handler.value as any UpstreamStream }.nonisolated()
     }
 }
 

@@ -64,6 +64,9 @@ final class UpstreamPool {
                  forceNew: Bool = false) -> EventLoopFuture<any UpstreamStream>.Isolated {
         eventLoop.preconditionInEventLoop()
         if `protocol` == .http2 {
+            if let connection = http2[endpoint], connection.isUsable {
+                return connection.openStream().assumeIsolated()
+            }
             let promise = eventLoop.makePromise(of: (any UpstreamStream).self)
             http2Connection(endpoint, settings: settings, metrics: metrics).assumeIsolated().whenComplete { result in
                 switch result {
