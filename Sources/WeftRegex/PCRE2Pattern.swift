@@ -129,6 +129,27 @@ public final class PCRE2Pattern: Sendable {
         }
     }
 
+    /// Matches `subject` once and returns its named groups that took part (an empty dictionary
+    /// for a pattern without named groups), or nil when it does not match (or hits a limit).
+    /// What routing calls: one match, one dictionary, no intermediate arrays.
+    public func namedCaptures(in subject: Substring, using scratch: MatchScratch) -> [String: String]? {
+        guard case .matched = run(subject, scratch: scratch) else { return nil }
+        guard !namedGroups.isEmpty else { return [:] }
+        let ovector = pcre2_get_ovector_pointer_8(scratch.matchData(capacity: captureCount + 1))!
+        let unset = weft_pcre2_unset()
+        let utf8 = subject.utf8
+        var named: [String: String] = [:]
+        named.reserveCapacity(namedGroups.count)
+        for (name, group) in namedGroups {
+            let start = ovector[2 * group], end = ovector[2 * group + 1]
+            guard start != unset, end != unset else { continue }
+            let lower = utf8.index(utf8.startIndex, offsetBy: start)
+            let upper = utf8.index(utf8.startIndex, offsetBy: end)
+            named[name] = String(subject[lower..<upper])
+        }
+        return named
+    }
+
     private enum RawOutcome { case matched, noMatch, limitExceeded(RegexLimit) }
 
     private func run(_ subject: Substring, scratch: MatchScratch) -> RawOutcome {

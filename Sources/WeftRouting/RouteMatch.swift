@@ -12,6 +12,15 @@ public struct RouteMatch: Sendable {
     /// Header conditions, all of which must hold.
     public var headers: [HeaderMatch]
 
+    /// The parts of a request these conditions read.
+    public var parts: RequestView.Parts {
+        var parts: RequestView.Parts = []
+        if !methods.isEmpty { parts.insert(.method) }
+        if authority != nil { parts.insert(.host) }
+        if !headers.isEmpty { parts.insert(.headers) }
+        return parts
+    }
+
     public init(methods: Set<HTTPRequest.Method> = [], authority: StringMatcher? = nil, path: StringMatcher? = nil, headers: [HeaderMatch] = []) {
         self.methods = methods
         self.authority = authority.map(Self.lowercasedExact)
@@ -27,26 +36,29 @@ public struct RouteMatch: Sendable {
     /// Whether `request` satisfies every condition.
     @inlinable
     public func matches(_ request: RequestView, scratch: MatchScratch) -> Bool {
-        if !methods.isEmpty && !methods.contains(request.method) { return false }
-        if let path, !path.matches(request.path, scratch: scratch) { return false }
-        if let authority, !authority.matches(request.host, scratch: scratch) { return false }
-        for header in headers where !header.matches(request.headerFields, scratch: scratch) {
-            return false
-        }
-        return true
+        match(request, scratch: scratch) != nil
     }
 
-    /// Named captures from every regex condition (path wins over authority over headers on a clash).
-    public func captures(_ request: RequestView, scratch: MatchScratch) -> [String: String] {
-        var result: [String: String] = [:]
-        for header in headers.reversed() {
-            if let value = request.headerFields[header.name] {
-                result.merge(header.value?.captures(value[...], scratch: scratch) ?? [:]) { _, new in new }
-            }
+    /// Nil unless `request` satisfies every condition; then the named captures of its regex
+    /// conditions (path wins over authority over headers on a clash). Each regex runs once, and a
+    /// route without named groups allocates nothing.
+    @inlinable
+    public func match(_ request: RequestView, scratch: MatchScratch) -> [String: String]? {
+        if !methods.isEmpty && !methods.contains(request.method) { return nil }
+        var captures: [String: String] = [:]
+        if let path {
+            guard let found = path.match(request.path, scratch: scratch) else { return nil }
+            captures = found
         }
-        if let authority { result.merge(authority.captures(request.host, scratch: scratch)) { _, new in new } }
-        if let path { result.merge(path.captures(request.path, scratch: scratch)) { _, new in new } }
-        return result
+        if let authority {
+            guard let found = authority.match(request.host, scratch: scratch) else { return nil }
+            if !found.isEmpty { captures.merge(found) { earlier, _ in earlier } }
+        }
+        for header in headers {
+            guard let found = header.match(request.headerFields, scratch: scratch) else { return nil }
+            if !found.isEmpty { captures.merge(found) { earlier, _ in earlier } }
+        }
+        return captures
     }
 }
 
@@ -63,25 +75,44 @@ public struct HeaderMatch: Sendable {
 
     @inlinable
     public func matches(_ fields: HTTPFields, scratch: MatchScratch) -> Bool {
-        guard let actual = fields[name] else { return false }
-        guard let value else { return true }
-        return value.matches(actual[...], scratch: scratch)
+        match(fields, scratch: scratch) != nil
+    }
+
+    /// Nil unless the header holds; then its value's named captures.
+    @inlinable
+    public func match(_ fields: HTTPFields, scratch: MatchScratch) -> [String: String]? {
+        guard let actual = fields[name] else { return nil }
+        guard let value else { return [:] }
+        return value.match(actual[...], scratch: scratch)
     }
 }
 
 /// The parts of a request routes look at, split once per request.
 public struct RequestView {
+    /// Which parts to take from the request (reading a pseudo-header or splitting the host costs
+    /// more than a path-only route table's whole match).
+    public struct Parts: OptionSet, Sendable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        public static let method = Parts(rawValue: 1)
+        public static let host = Parts(rawValue: 2)
+        public static let headers = Parts(rawValue: 4)
+        public static let all: Parts = [.method, .host, .headers]
+    }
+
+    /// The method (`GET` when `.method` was not asked for).
     public var method: HTTPRequest.Method
-    /// The authority's host, lowercased, without port.
+    /// The authority's host, lowercased, without port (empty when `.host` was not asked for).
     public var host: Substring
     /// The path without query.
     public var path: Substring
+    /// The header fields (empty when `.headers` was not asked for).
     public var headerFields: HTTPFields
 
     @inlinable
-    public init(_ request: HTTPRequest) {
-        self.method = request.method
-        self.host = RequestView.host(of: request.authority ?? "")
+    public init(_ request: HTTPRequest, parts: Parts = .all) {
+        self.method = parts.contains(.method) ? request.method : .get
+        self.host = parts.contains(.host) ? RequestView.host(of: request.authority ?? "") : ""
         let fullPath = request.path ?? "/"
         // Scanning UTF-8 bytes, not Characters: no grapheme breaking on the hot path.
         if let query = fullPath.utf8.firstIndex(of: UInt8(ascii: "?")) {
@@ -89,7 +120,7 @@ public struct RequestView {
         } else {
             self.path = fullPath[...]
         }
-        self.headerFields = request.headerFields
+        self.headerFields = parts.contains(.headers) ? request.headerFields : HTTPFields()
     }
 
     /// The host part of an authority (`[::1]:80` → `[::1]`, `Example.com:8080` → `example.com`).

@@ -26,6 +26,8 @@ public struct RouteTable<Target: Sendable>: Sendable {
     @usableFromInline let bySegment: [String: [Int]]
     /// Indices of the routes any path may match, ascending.
     @usableFromInline let unindexed: [Int]
+    /// The parts of a request any route reads.
+    @usableFromInline let parts: RequestView.Parts
 
     /// Below this many routes a plain scan is cheaper than the index's lookup.
     static var indexThreshold: Int { 8 }
@@ -43,6 +45,7 @@ public struct RouteTable<Target: Sendable>: Sendable {
         }
         self.bySegment = bySegment
         self.unindexed = unindexed
+        self.parts = entries.reduce(into: []) { $0.formUnion($1.match.parts) }
     }
 
     /// The first matching route, its index and its named captures. Inlinable so that callers get a
@@ -50,7 +53,7 @@ public struct RouteTable<Target: Sendable>: Sendable {
     @inlinable
     public func find(_ request: HTTPRequest, scratch: MatchScratch) -> (index: Int, target: Target, captures: [String: String])? {
         guard !entries.isEmpty else { return nil }
-        let view = RequestView(request)
+        let view = RequestView(request, parts: parts)
         let pinned: [Int] = bySegment.isEmpty ? [] : (Self.firstSegment(of: view.path).flatMap { bySegment[String($0)] } ?? [])
         // Both lists ascend: merging them tries candidates in config order.
         var p = 0, u = 0
@@ -63,8 +66,8 @@ public struct RouteTable<Target: Sendable>: Sendable {
                 index = unindexed[u]
                 u += 1
             }
-            if entries[index].match.matches(view, scratch: scratch) {
-                return (index, entries[index].target, entries[index].match.captures(view, scratch: scratch))
+            if let captures = entries[index].match.match(view, scratch: scratch) {
+                return (index, entries[index].target, captures)
             }
         }
         return nil

@@ -19,11 +19,16 @@ public enum StringMatcher: Sendable {
         }
     }
 
-    /// Named captures of a regex matcher on `value` (empty for exact and prefix).
-    public func captures(_ value: Substring, scratch: MatchScratch) -> [String: String] {
-        guard case .regex(let pattern) = self, !pattern.captureNames.isEmpty,
-              case .matched(let captures) = pattern.captures(in: String(value), using: scratch)
-        else { return [:] }
-        return captures.named.mapValues(String.init)
+    /// Whether `value` matches and, for a regex with named groups, what they captured: nil on
+    /// no match, else the captures (empty for exact, prefix and patterns without names). One match.
+    @inlinable
+    public func match(_ value: Substring, scratch: MatchScratch) -> [String: String]? {
+        switch self {
+        case .exact, .prefix:
+            return matches(value, scratch: scratch) ? [:] : nil
+        case .regex(let pattern):
+            if pattern.captureNames.isEmpty { return pattern.match(value, using: scratch) == .matched ? [:] : nil }
+            return pattern.namedCaptures(in: value, using: scratch)
+        }
     }
 }

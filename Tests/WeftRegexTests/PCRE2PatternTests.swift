@@ -86,3 +86,18 @@ import WeftRegex
         #expect(small.match("b", using: scratch) == .noMatch)
     }
 }
+
+@Suite struct NamedCaptureTests {
+    @Test func oneMatchGivesTheNamedGroupsThatTookPart() throws {
+        let pattern = try PCRE2Pattern("/(?<service>[a-z]+)/(?<id>[0-9]+)(?:/(?<rest>.*))?")
+        let scratch = MatchScratch()
+        #expect(pattern.namedCaptures(in: "/users/42"[...], using: scratch) == ["service": "users", "id": "42"])
+        #expect(pattern.namedCaptures(in: "/users/42/photos"[...], using: scratch) == ["service": "users", "id": "42", "rest": "photos"])
+        #expect(pattern.namedCaptures(in: "/users/x"[...], using: scratch) == nil)
+    }
+
+    @Test func aPatternWithoutNamesMatchesWithNoCaptures() throws {
+        let pattern = try PCRE2Pattern("/items/[0-9]+")
+        #expect(pattern.namedCaptures(in: "/items/7"[...], using: MatchScratch()) == [:])
+    }
+}
