@@ -137,15 +137,22 @@ public final class PCRE2Pattern: Sendable {
         guard !namedGroups.isEmpty else { return [:] }
         let ovector = pcre2_get_ovector_pointer_8(scratch.matchData(capacity: captureCount + 1))!
         let unset = weft_pcre2_unset()
-        let utf8 = subject.utf8
         var named: [String: String] = [:]
         named.reserveCapacity(namedGroups.count)
-        for (name, group) in namedGroups {
-            let start = ovector[2 * group], end = ovector[2 * group + 1]
-            guard start != unset, end != unset else { continue }
-            let lower = utf8.index(utf8.startIndex, offsetBy: start)
-            let upper = utf8.index(utf8.startIndex, offsetBy: end)
-            named[name] = String(subject[lower..<upper])
+        let copied: Void? = subject.utf8.withContiguousStorageIfAvailable { bytes in
+            for (name, group) in namedGroups {
+                let start = ovector[2 * group], end = ovector[2 * group + 1]
+                guard start != unset, end != unset else { continue }
+                named[name] = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+            }
+        }
+        if copied == nil {
+            let utf8 = subject.utf8
+            for (name, group) in namedGroups {
+                let start = ovector[2 * group], end = ovector[2 * group + 1]
+                guard start != unset, end != unset else { continue }
+                named[name] = String(subject[utf8.index(utf8.startIndex, offsetBy: start)..<utf8.index(utf8.startIndex, offsetBy: end)])
+            }
         }
         return named
     }
@@ -153,19 +160,24 @@ public final class PCRE2Pattern: Sendable {
     private enum RawOutcome { case matched, noMatch, limitExceeded(RegexLimit) }
 
     private func run(_ subject: Substring, scratch: MatchScratch) -> RawOutcome {
-        let utf8 = subject.utf8
-        if utf8.count > limits.maxSubjectLength {
-            RegexLimits.recordHit()
-            return .limitExceeded(.subjectLength)
-        }
         let matchData = scratch.matchData(capacity: captureCount + 1)
+        let limit = limits.maxSubjectLength
+        // The substring's own bytes, in place (no index arithmetic on the base string).
+        let inPlace: Int32?? = subject.utf8.withContiguousStorageIfAvailable { bytes in
+            bytes.count > limit ? nil : execute(bytes, matchData)
+        }
         let result: Int32
-        let base = subject.base.utf8
-        let start = base.distance(from: base.startIndex, to: subject.startIndex)
-        let count = utf8.count
-        if let inPlace = base.withContiguousStorageIfAvailable({ execute(UnsafeBufferPointer(rebasing: $0[start..<(start + count)]), matchData) }) {
-            result = inPlace
+        if let inPlace {
+            guard let matched = inPlace else {
+                RegexLimits.recordHit()
+                return .limitExceeded(.subjectLength)
+            }
+            result = matched
         } else {
+            if subject.utf8.count > limit {
+                RegexLimits.recordHit()
+                return .limitExceeded(.subjectLength)
+            }
             var copy = String(subject)
             result = copy.withUTF8 { execute($0, matchData) }
         }

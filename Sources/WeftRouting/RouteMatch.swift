@@ -114,9 +114,11 @@ public struct RequestView {
         self.method = parts.contains(.method) ? request.method : .get
         self.host = parts.contains(.host) ? RequestView.host(of: request.authority ?? "") : ""
         let fullPath = request.path ?? "/"
-        // Scanning UTF-8 bytes, not Characters: no grapheme breaking on the hot path.
-        if let query = fullPath.utf8.firstIndex(of: UInt8(ascii: "?")) {
-            self.path = fullPath[..<query]
+        // Scanning the UTF-8 bytes in place, not Characters: no grapheme breaking on the hot path.
+        let query = fullPath.utf8.withContiguousStorageIfAvailable { $0.firstIndex(of: UInt8(ascii: "?")) }
+            ?? fullPath.utf8.firstIndex(of: UInt8(ascii: "?")).map { fullPath.utf8.distance(from: fullPath.utf8.startIndex, to: $0) }
+        if let query {
+            self.path = Substring(fullPath.utf8.prefix(query))
         } else {
             self.path = fullPath[...]
         }

@@ -54,7 +54,7 @@ public struct RouteTable<Target: Sendable>: Sendable {
     public func find(_ request: HTTPRequest, scratch: MatchScratch) -> (index: Int, target: Target, captures: [String: String])? {
         guard !entries.isEmpty else { return nil }
         let view = RequestView(request, parts: parts)
-        let pinned: [Int] = bySegment.isEmpty ? [] : (Self.firstSegment(of: view.path).flatMap { bySegment[String($0)] } ?? [])
+        let pinned: [Int] = bySegment.isEmpty ? [] : (Self.firstSegmentKey(of: view.path).flatMap { bySegment[$0] } ?? [])
         // Both lists ascend: merging them tries candidates in config order.
         var p = 0, u = 0
         while p < pinned.count || u < unindexed.count {
@@ -71,6 +71,20 @@ public struct RouteTable<Target: Sendable>: Sendable {
             }
         }
         return nil
+    }
+
+    /// The first segment of a path as an index key, read from its bytes in place (a segment of up
+    /// to 15 bytes is a small string: no allocation); nil unless the path starts with `/`.
+    @inlinable
+    static func firstSegmentKey(of path: Substring) -> String? {
+        let inPlace = path.utf8.withContiguousStorageIfAvailable { bytes -> String? in
+            guard bytes.first == UInt8(ascii: "/") else { return nil }
+            let rest = UnsafeBufferPointer(rebasing: bytes[1...])
+            let end = rest.firstIndex(of: UInt8(ascii: "/")) ?? rest.endIndex
+            return String(decoding: UnsafeBufferPointer(rebasing: rest[..<end]), as: UTF8.self)
+        }
+        if let inPlace { return inPlace }
+        return firstSegment(of: path).map(String.init)
     }
 
     /// The first segment of a path (`/users/7` → `users`, `/` → empty); nil unless it starts with `/`.
