@@ -53,9 +53,17 @@ enum HopByHop {
         }
     }
 
+    /// Checked for every field of every message: by length first, then one comparison.
     private static func isHopByHop(_ name: HTTPField.Name) -> Bool {
-        name == .connection || name == keepAlive || name == proxyConnection || name == .te || name == .upgrade
-            || name == .transferEncoding
+        let canonical = name.canonicalName
+        switch canonical.utf8.count {
+        case 2: return canonical == "te"
+        case 7: return canonical == "upgrade"
+        case 10: return canonical == "connection" || canonical == "keep-alive"
+        case 16: return canonical == "proxy-connection"
+        case 17: return canonical == "transfer-encoding"
+        default: return false
+        }
     }
 }
 
