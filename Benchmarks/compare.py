@@ -330,13 +330,16 @@ def main():
         weft_bare, weft_bare_port = start_weft(workdir, args.weft, up_h1, filters=["protocol-detect", "route"])
         weft_bare.name = "weft-bare"
         processes += [nginx, haproxy, weft_h1, weft_h2, weft_bare]
-        floor = []
+        floor, floor_h2 = [], []
         if args.nio_floor:
-            floor_port = free_port()
+            floor_port, floor_h2_port = free_port(), free_port()
             floor_process = Process("nio-floor", [args.nio_floor, str(floor_port), str(up_h1)], pin=CORE_PROXY)
+            floor_h2_process = Process("nio-floor", [args.nio_floor, "--http2", str(floor_h2_port), str(up_h2)], pin=CORE_PROXY)
             wait_for_port(floor_port)
-            processes.append(floor_process)
+            wait_for_port(floor_h2_port)
+            processes += [floor_process, floor_h2_process]
             floor = [("nio-floor", floor_process, floor_port)]
+            floor_h2 = [("nio-floor", floor_h2_process, floor_h2_port)]
         time.sleep(0.5)
         # RSS counts the shared libraries' pages each process touched; private memory is its own.
         memory = {"weft_idle_rss_mb": weft_h1.rss_kib() / 1024, "weft_idle_private_mb": weft_h1.rss_kib("RssAnon") / 1024}
@@ -344,7 +347,8 @@ def main():
         d, c = args.duration, args.connections
         targets_h1 = [("direct", None, up_h1), ("weft", weft_h1, weft_h1_port), ("weft-bare", weft_bare, weft_bare_port),
                       *floor, ("nginx", nginx, nginx_h1), ("haproxy", haproxy, haproxy_h1)]
-        targets_h2 = [("direct", None, up_h2), ("weft", weft_h2, weft_h2_port), ("nginx", nginx, nginx_h2), ("haproxy", haproxy, haproxy_h2)]
+        targets_h2 = [("direct", None, up_h2), ("weft", weft_h2, weft_h2_port), *floor_h2, ("nginx", nginx, nginx_h2),
+                      ("haproxy", haproxy, haproxy_h2)]
         rows = []
         for name, process, port in targets_h1:  # warm up every path once
             run_wrk(port, c, 1)

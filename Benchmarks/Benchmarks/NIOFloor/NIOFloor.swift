@@ -4,7 +4,8 @@
 // or error answers: nothing a real proxy needs, so whatever it costs per request, Weft cannot
 // cost less while it is built on NIO's channel pipeline and HTTP codec.
 //
-//     nio-floor LISTEN_PORT UPSTREAM_PORT      (one event loop, 127.0.0.1)
+//     nio-floor LISTEN_PORT UPSTREAM_PORT            HTTP/1.1 (one event loop, 127.0.0.1)
+//     nio-floor --http2 LISTEN_PORT UPSTREAM_PORT    HTTP/2 to HTTP/2 (see HTTP2Floor.swift)
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -12,12 +13,18 @@ import NIOPosix
 @main
 enum NIOFloor {
     static func main() throws {
-        let arguments = CommandLine.arguments
-        guard arguments.count == 3, let listenPort = Int(arguments[1]), let upstreamPort = Int(arguments[2]) else {
-            print("usage: nio-floor LISTEN_PORT UPSTREAM_PORT")
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        let http2 = arguments.first == "--http2"
+        if http2 { arguments.removeFirst() }
+        guard arguments.count == 2, let listenPort = Int(arguments[0]), let upstreamPort = Int(arguments[1]) else {
+            print("usage: nio-floor [--http2] LISTEN_PORT UPSTREAM_PORT")
             return
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        if http2 {
+            try HTTP2Floor.serve(on: group, listenPort: listenPort, upstreamPort: upstreamPort).closeFuture.wait()
+            return
+        }
         let server = try ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
