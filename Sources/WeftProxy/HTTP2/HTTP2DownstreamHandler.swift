@@ -14,15 +14,17 @@ final class HTTP2DownstreamHandler: ChannelDuplexHandler, Downstream {
     typealias OutboundOut = HTTPResponsePart
 
     let listener: ListenerContext
-    let scratch = MatchScratch()
+    /// The connection's: its streams run one at a time on its event loop.
+    let scratch: MatchScratch
     private var context: ChannelHandlerContext?
     private var exchange: Exchange?
     private var readGate = ReadGate()
     /// A gRPC status carried in the response head (a trailers-only answer).
     private var statusInHead: HTTPFields?
 
-    init(listener: ListenerContext) {
+    init(listener: ListenerContext, scratch: MatchScratch) {
         self.listener = listener
+        self.scratch = scratch
     }
 
     var remoteAddress: SocketAddress? { context?.channel.parent?.remoteAddress }

@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTP2
 import NIOHTTPTypesHTTP2
+import WeftRegex
 
 /// The pipelines a detected connection gets.
 enum ConnectionPipelines {
@@ -25,6 +26,7 @@ enum ConnectionPipelines {
             configuration: .init(maxIdleTime: listener.store.current.config.downstream.idleTimeout.timeAmount,
                                  maxAge: nil, maxGraceTime: gracePeriod, keepalive: nil))
         try sync.addHandler(FlushCoalescingHandler())
+        let scratch = NIOLoopBound(MatchScratch(), eventLoop: channel.eventLoop)
         _ = try sync.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: .init(), streamConfiguration: .init(),
             streamDelegate: manager.http2StreamDelegate
@@ -32,7 +34,7 @@ enum ConnectionPipelines {
             stream.eventLoop.makeCompletedFuture {
                 let streamPipeline = stream.pipeline.syncOperations
                 try streamPipeline.addHandler(HTTP2FramePayloadToHTTPServerCodec())
-                try streamPipeline.addHandler(HTTP2DownstreamHandler(listener: listener))
+                try streamPipeline.addHandler(HTTP2DownstreamHandler(listener: listener, scratch: scratch.value))
             }
         }
         try sync.addHandler(manager)
