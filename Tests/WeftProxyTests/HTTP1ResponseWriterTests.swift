@@ -32,7 +32,9 @@ import Testing
     @Test func aBodyWithoutLengthIsChunkedWithTrailers() throws {
         let text = try written { context in
             var writer = HTTP1ResponseWriter()
-            writer.writeHead(response(200, [.contentType: "text/plain"]), http10: false, connection: nil, toHEAD: false, context: context)
+            let staysOpen = writer.writeHead(response(200, [.contentType: "text/plain"]), http10: false, keepAlive: true, toHEAD: false,
+                                             context: context)
+            #expect(staysOpen)
             writer.writeBody(ByteBuffer(string: "hello world, 26 bytes long"), context: context)
             writer.writeEnd([HTTPField.Name("x-checksum")!: "ok"], context: context, promise: nil)
         }
@@ -43,8 +45,9 @@ import Testing
     @Test func aLengthIsKeptAndTheBodyGoesAsItIs() throws {
         let text = try written { context in
             var writer = HTTP1ResponseWriter()
-            writer.writeHead(response(404, [.contentLength: "2", .transferEncoding: "chunked"]), http10: false, connection: "close",
-                             toHEAD: false, context: context)
+            let staysOpen = writer.writeHead(response(404, [.contentLength: "2", .transferEncoding: "chunked"]), http10: false,
+                                             keepAlive: false, toHEAD: false, context: context)
+            #expect(!staysOpen)
             writer.writeBody(ByteBuffer(string: "no"), context: context)
             writer.writeEnd(nil, context: context, promise: nil)
         }
@@ -55,7 +58,7 @@ import Testing
         for code in [204, 304] {
             let text = try written { context in
                 var writer = HTTP1ResponseWriter()
-                writer.writeHead(response(code, [.contentLength: "5"]), http10: false, connection: nil, toHEAD: false, context: context)
+                _ = writer.writeHead(response(code, [.contentLength: "5"]), http10: false, keepAlive: true, toHEAD: false, context: context)
                 writer.writeBody(ByteBuffer(string: "stray"), context: context)
                 writer.writeEnd(nil, context: context, promise: nil)
             }
@@ -67,7 +70,9 @@ import Testing
     @Test func anHTTP10ClientGetsABodyDelimitedByTheClose() throws {
         let text = try written { context in
             var writer = HTTP1ResponseWriter()
-            writer.writeHead(response(200), http10: true, connection: nil, toHEAD: false, context: context)
+            // The body can only end with the close: the connection does not stay open, whatever was wanted.
+            let staysOpen = writer.writeHead(response(200), http10: true, keepAlive: true, toHEAD: false, context: context)
+            #expect(!staysOpen)
             writer.writeBody(ByteBuffer(string: "abc"), context: context)
             writer.writeEnd(nil, context: context, promise: nil)
         }
@@ -77,8 +82,10 @@ import Testing
     @Test func informationalHeadsAreHTTP11AndLeaveTheFinalResponseToFollow() throws {
         let text = try written { context in
             var writer = HTTP1ResponseWriter()
-            writer.writeHead(response(100), http10: true, connection: nil, toHEAD: false, context: context)
-            writer.writeHead(response(200, [.contentLength: "1"]), http10: true, connection: "keep-alive", toHEAD: false, context: context)
+            _ = writer.writeHead(response(100), http10: true, keepAlive: true, toHEAD: false, context: context)
+            let staysOpen = writer.writeHead(response(200, [.contentLength: "1"]), http10: true, keepAlive: true, toHEAD: false,
+                                             context: context)
+            #expect(staysOpen)
             writer.writeBody(ByteBuffer(string: "x"), context: context)
             context.flush()
         }

@@ -232,24 +232,11 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func writeResponseHead(_ response: HTTPResponse, for exchange: Exchange) {
         guard let context else { return }
-        if response.status.kind == .informational {
-            responseWriter.writeHead(response, http10: false, connection: nil, toHEAD: headRequest, context: context)
-            return
-        }
-        let code = response.status.code
-        let bodyless = headRequest || code == 204 || code == 304
         // A request that asked to upgrade stopped the HTTP decoder: without 101 the connection cannot go on.
-        keepAlive = clientKeepAlive && !upgradeRequested && !quiescing
-        let http10 = clientVersion.minor == 0
-        var connection: String?
-        if http10 {
-            // An HTTP/1.0 client cannot read chunked framing: without a length the body ends at close.
-            if !bodyless && !response.headerFields.contains(where: { $0.name == .contentLength }) { keepAlive = false }
-            if keepAlive { connection = "keep-alive" }
-        } else if !keepAlive {
-            connection = "close"
-        }
-        responseWriter.writeHead(response, http10: http10, connection: connection, toHEAD: headRequest, context: context)
+        let allowed = clientKeepAlive && !upgradeRequested && !quiescing
+        let staysOpen = responseWriter.writeHead(response, http10: clientVersion.minor == 0, keepAlive: allowed,
+                                                 toHEAD: headRequest, context: context)
+        if response.status.kind != .informational { keepAlive = staysOpen }
     }
 
     func writeResponseBody(_ body: ByteBuffer) {
@@ -276,11 +263,7 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
             drainPipelined()
         } else {
             pipelined.removeAll()
-            let written = context.eventLoop.makePromise(of: Void.self)
-            responseWriter.writeEnd(trailers, context: context, promise: written)
-            written.futureResult.assumeIsolated().whenComplete { _ in
-                context.close(promise: nil)
-            }
+            responseWriter.writeEndAndClose(trailers, context: context)
         }
     }
 

@@ -28,20 +28,12 @@ enum HTTP1ErrorAnswer {
         }
     }
 
+    /// Sends the proxy's own error answer (``LocalResponse/proxyError(_:_:)``), then closes.
     static func sendAndClose(_ status: HTTPResponse.Status, _ message: String, context: ChannelHandlerContext) {
-        let body = message + "\n"
-        var fields = HTTPFields()
-        fields[.weftProxyError] = message
-        fields[.contentType] = "text/plain; charset=utf-8"
-        fields[.contentLength] = String(body.utf8.count)
+        let (head, body) = LocalResponse.proxyError(status, message).makeHead(allocator: context.channel.allocator)
         var writer = HTTP1ResponseWriter()
-        writer.writeHead(HTTPResponse(status: status, headerFields: fields), http10: false, connection: "close", toHEAD: false,
-                         context: context)
-        writer.writeBody(context.channel.allocator.buffer(string: body), context: context)
-        let written = context.eventLoop.makePromise(of: Void.self)
-        writer.writeEnd(nil, context: context, promise: written)
-        written.futureResult.assumeIsolated().whenComplete { _ in
-            context.close(promise: nil)
-        }
+        _ = writer.writeHead(head, http10: false, keepAlive: false, toHEAD: false, context: context)
+        writer.writeBody(body, context: context)
+        writer.writeEndAndClose(nil, context: context)
     }
 }

@@ -23,12 +23,17 @@ struct HTTP1ResponseWriter {
 
     private var framing = Framing.raw
 
-    /// Writes a response head. `http10` answers an HTTP/1.0 client; `connection` is the
-    /// `Connection` value the client must see, if any (`close`, `keep-alive`).
-    mutating func writeHead(_ response: HTTPResponse, http10: Bool, connection: String?, toHEAD: Bool,
-                            context: ChannelHandlerContext) {
+    /// Writes a response head and returns whether the connection can serve another request after
+    /// this response. `keepAlive` is what the exchange allows (the client's wish, no upgrade asked
+    /// for, no drain); the writer adds what the client must be told — `connection: close` to an
+    /// HTTP/1.1 client, `connection: keep-alive` to an HTTP/1.0 one — and keeps nothing open when
+    /// the body can only end with the connection (HTTP/1.0 without a length). Informational heads
+    /// go out as HTTP/1.1 without a `Connection` field.
+    mutating func writeHead(_ response: HTTPResponse, http10: Bool, keepAlive: Bool, toHEAD: Bool,
+                            context: ChannelHandlerContext) -> Bool {
         let code = response.status.code
-        let mayHaveBody = !(100...199).contains(code) && code != 204 && code != 304
+        let informational = (100...199).contains(code)
+        let mayHaveBody = !informational && code != 204 && code != 304
         var hasLength = false
         var capacity = 64
         for field in response.headerFields {
@@ -37,9 +42,19 @@ struct HTTP1ResponseWriter {
         }
         let chunked = mayHaveBody && !hasLength && !http10
         framing = !mayHaveBody || toHEAD ? .suppressed : (chunked ? .chunked : .raw)
+        var keepAlive = keepAlive
+        var connection: StaticString?
+        if !informational {
+            if http10 {
+                if framing == .raw && !hasLength { keepAlive = false }
+                if keepAlive { connection = "keep-alive" }
+            } else if !keepAlive {
+                connection = "close"
+            }
+        }
 
         var buffer = context.channel.allocator.buffer(capacity: capacity)
-        buffer.writeStaticString(http10 && !(100...199).contains(code) ? "HTTP/1.0 " : "HTTP/1.1 ")
+        buffer.writeStaticString(http10 && !informational ? "HTTP/1.0 " : "HTTP/1.1 ")
         Self.writeStatusCode(code, to: &buffer)
         buffer.writeStaticString(" ")
         // A status made from a bare code has no phrase: use the standard one, as NIO's encoder does.
@@ -49,19 +64,17 @@ struct HTTP1ResponseWriter {
         for field in response.headerFields {
             // Framing is this writer's: a body-less status carries neither; a length wins over chunking.
             if field.name == .transferEncoding || (field.name == .contentLength && !mayHaveBody) { continue }
-            buffer.writeString(field.name.rawName)
-            buffer.writeStaticString(": ")
-            field.withUnsafeBytesOfValue { _ = buffer.writeBytes($0) }
-            buffer.writeStaticString("\r\n")
+            Self.write(field, to: &buffer)
         }
         if let connection {
             buffer.writeStaticString("connection: ")
-            buffer.writeString(connection)
+            buffer.writeStaticString(connection)
             buffer.writeStaticString("\r\n")
         }
         if chunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
         buffer.writeStaticString("\r\n")
         context.write(NIOAny(IOData.byteBuffer(buffer)), promise: nil)
+        return keepAlive
     }
 
     /// Writes a part of the body, framed as the head decided.
@@ -90,12 +103,7 @@ struct HTTP1ResponseWriter {
         case .chunked:
             var end = context.channel.allocator.buffer(capacity: 5)
             end.writeStaticString("0\r\n")
-            for field in trailers ?? [:] {
-                end.writeString(field.name.rawName)
-                end.writeStaticString(": ")
-                field.withUnsafeBytesOfValue { _ = end.writeBytes($0) }
-                end.writeStaticString("\r\n")
-            }
+            for field in trailers ?? [:] { Self.write(field, to: &end) }
             end.writeStaticString("\r\n")
             context.writeAndFlush(NIOAny(IOData.byteBuffer(end)), promise: promise)
         case .raw, .suppressed:
@@ -106,6 +114,22 @@ struct HTTP1ResponseWriter {
                 context.flush()
             }
         }
+    }
+
+    /// Ends the response, then closes the connection once everything is written.
+    func writeEndAndClose(_ trailers: HTTPFields?, context: ChannelHandlerContext) {
+        let written = context.eventLoop.makePromise(of: Void.self)
+        writeEnd(trailers, context: context, promise: written)
+        written.futureResult.assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+
+    private static func write(_ field: HTTPField, to buffer: inout ByteBuffer) {
+        buffer.writeString(field.name.rawName)
+        buffer.writeStaticString(": ")
+        field.withUnsafeBytesOfValue { _ = buffer.writeBytes($0) }
+        buffer.writeStaticString("\r\n")
     }
 
     private static func writeStatusCode(_ code: Int, to buffer: inout ByteBuffer) {
