@@ -305,26 +305,27 @@ final class Exchange: UpstreamResponseDelegate {
             }
         }
         let pool = listener.pools.pool(for: context.eventLoop)
-        if protocolVersion == .http1, !forceNew, let connection = pool.takeIdle(endpoint) {
-            attach(connection)
-            return
-        }
-        let settings = snapshot.config.upstream
-        pool.acquire(endpoint, protocol: protocolVersion, settings: settings, metrics: listener.upstreamTCP, forceNew: forceNew).whenComplete { result in
-            switch result {
-            case .success(let stream):
-                guard self.phase == .connecting else {
-                    stream.finished(requestComplete: false)
-                    return
+        switch pool.acquire(endpoint, protocol: protocolVersion, settings: snapshot.config.upstream, metrics: listener.upstreamTCP,
+                            forceNew: forceNew) {
+        case .ready(let stream):
+            attach(stream)
+        case .pending(let future):
+            future.whenComplete { result in
+                switch result {
+                case .success(let stream):
+                    guard self.phase == .connecting else {
+                        stream.finished(requestComplete: false)
+                        return
+                    }
+                    self.attach(stream)
+                case .failure(let error):
+                    guard self.phase == .connecting else { return }
+                    self.endTry(.failure)
+                    if self.retryIfAllowed(after: .connectFailure) { return }
+                    let failure = error as? ConnectFailure
+                    self.respondLocally(.proxyError(failure?.timedOut == true ? .gatewayTimeout : .badGateway,
+                                                    failure?.description ?? "connect to \(endpoint) failed: \(error)"))
                 }
-                self.attach(stream)
-            case .failure(let error):
-                guard self.phase == .connecting else { return }
-                self.endTry(.failure)
-                if self.retryIfAllowed(after: .connectFailure) { return }
-                let failure = error as? ConnectFailure
-                self.respondLocally(.proxyError(failure?.timedOut == true ? .gatewayTimeout : .badGateway,
-                                                failure?.description ?? "connect to \(endpoint) failed: \(error)"))
             }
         }
     }

@@ -58,35 +58,44 @@ final class UpstreamPool {
         self.eventLoop = eventLoop
     }
 
-    /// A stream to `endpoint` speaking `protocol`: an idle HTTP/1.1 connection or a new one.
-    /// New connections are counted in `metrics` (the requesting listener's `peer="dst"` series).
-    func acquire(_ endpoint: ListenAddress, protocol: UpstreamProtocol, settings: UpstreamConfig, metrics: TCPMetrics,
-                 forceNew: Bool = false) -> EventLoopFuture<any UpstreamStream>.Isolated {
-        eventLoop.preconditionInEventLoop()
-        if `protocol` == .http2 {
-            if let connection = http2[endpoint], connection.isUsable {
-                return connection.openStream().assumeIsolated()
-            }
-            let promise = eventLoop.makePromise(of: (any UpstreamStream).self)
-            http2Connection(endpoint, settings: settings, metrics: metrics).assumeIsolated().whenComplete { result in
-                switch result {
-                case .success(let connection):
-                    connection.openStream().assumeIsolated().whenComplete { promise.assumeIsolated().completeWith($0) }
-                case .failure(let error):
-                    promise.fail(error)
-                }
-            }
-            return promise.futureResult.assumeIsolated()
-        }
-        if !forceNew, let connection = takeIdle(endpoint) {
-            return eventLoop.assumeIsolated().makeSucceededFuture(connection as any UpstreamStream).assumeIsolated()
-        }
-        return connectHTTP1(endpoint, settings: settings, metrics: metrics).map { $0 as any UpstreamStream }
+    /// What ``UpstreamPool/acquire(_:protocol:settings:metrics:forceNew:)`` gives.
+    enum Acquired {
+        /// An idle HTTP/1.1 connection: the usual case under load, no future involved.
+        case ready(any UpstreamStream)
+        /// A new HTTP/1.1 connection, or a stream on the endpoint's HTTP/2 connection, once it is up.
+        case pending(EventLoopFuture<any UpstreamStream>.Isolated)
     }
 
-    /// An open idle HTTP/1.1 connection to `endpoint`, taken out of the pool, if there is one:
-    /// the usual case under load, served without a future.
-    func takeIdle(_ endpoint: ListenAddress) -> HTTP1UpstreamConnection? {
+    /// A stream to `endpoint` speaking `protocol`: an idle HTTP/1.1 connection (unless `forceNew`),
+    /// a new one, or a stream on the shared HTTP/2 connection. New connections are counted in
+    /// `metrics` (the requesting listener's `peer="dst"` series).
+    func acquire(_ endpoint: ListenAddress, protocol: UpstreamProtocol, settings: UpstreamConfig, metrics: TCPMetrics,
+                 forceNew: Bool = false) -> Acquired {
+        eventLoop.preconditionInEventLoop()
+        switch `protocol` {
+        case .http2:
+            if let connection = http2[endpoint], connection.isUsable {
+                return .pending(connection.openStream().assumeIsolated())
+            }
+            // Connecting (the first request, or after the connection went away): relay the stream.
+            let stream = eventLoop.makePromise(of: (any UpstreamStream).self)
+            connectHTTP2(endpoint, settings: settings, metrics: metrics).assumeIsolated().whenComplete { result in
+                switch result {
+                case .success(let connection):
+                    connection.openStream().assumeIsolated().whenComplete { stream.assumeIsolated().completeWith($0) }
+                case .failure(let error):
+                    stream.fail(error)
+                }
+            }
+            return .pending(stream.futureResult.assumeIsolated())
+        case .http1:
+            if !forceNew, let connection = takeIdle(endpoint) { return .ready(connection) }
+            return .pending(connectHTTP1(endpoint, settings: settings, metrics: metrics).map { $0 as any UpstreamStream })
+        }
+    }
+
+    /// An open idle HTTP/1.1 connection to `endpoint`, taken out of the pool, if there is one.
+    private func takeIdle(_ endpoint: ListenAddress) -> HTTP1UpstreamConnection? {
         guard let list = idle[endpoint] else { return nil }
         while let connection = list.connections.popLast() {
             connection.isIdle = false
@@ -145,11 +154,8 @@ final class UpstreamPool {
         if let nextDue { scheduleIdleSweep(in: nextDue - now) }
     }
 
-    /// The shared HTTP/2 connection to `endpoint`, connecting (once) if there is none usable.
-    private func http2Connection(_ endpoint: ListenAddress, settings: UpstreamConfig, metrics: TCPMetrics) -> EventLoopFuture<HTTP2UpstreamConnection> {
-        if let connection = http2[endpoint], connection.isUsable {
-            return eventLoop.makeSucceededFuture(connection)
-        }
+    /// A new shared HTTP/2 connection to `endpoint` (or the one already connecting).
+    private func connectHTTP2(_ endpoint: ListenAddress, settings: UpstreamConfig, metrics: TCPMetrics) -> EventLoopFuture<HTTP2UpstreamConnection> {
         if let pending = http2Connecting[endpoint] { return pending }
         http2[endpoint] = nil
         let future = connectChannel(endpoint, timeout: settings.connectTimeout.timeAmount, metrics: metrics) { channel in
