@@ -137,24 +137,16 @@ public final class PCRE2Pattern: Sendable {
         guard !namedGroups.isEmpty else { return [:] }
         let ovector = pcre2_get_ovector_pointer_8(scratch.matchData(capacity: captureCount + 1))!
         let unset = weft_pcre2_unset()
-        var named: [String: String] = [:]
-        named.reserveCapacity(namedGroups.count)
-        let copied: Void? = subject.utf8.withContiguousStorageIfAvailable { bytes in
+        return withBytes(of: subject) { bytes in
+            var named: [String: String] = [:]
+            named.reserveCapacity(namedGroups.count)
             for (name, group) in namedGroups {
                 let start = ovector[2 * group], end = ovector[2 * group + 1]
                 guard start != unset, end != unset else { continue }
                 named[name] = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
             }
+            return named
         }
-        if copied == nil {
-            let utf8 = subject.utf8
-            for (name, group) in namedGroups {
-                let start = ovector[2 * group], end = ovector[2 * group + 1]
-                guard start != unset, end != unset else { continue }
-                named[name] = String(subject[utf8.index(utf8.startIndex, offsetBy: start)..<utf8.index(utf8.startIndex, offsetBy: end)])
-            }
-        }
-        return named
     }
 
     private enum RawOutcome { case matched, noMatch, limitExceeded(RegexLimit) }
@@ -162,24 +154,12 @@ public final class PCRE2Pattern: Sendable {
     private func run(_ subject: Substring, scratch: MatchScratch) -> RawOutcome {
         let matchData = scratch.matchData(capacity: captureCount + 1)
         let limit = limits.maxSubjectLength
-        // The substring's own bytes, in place (no index arithmetic on the base string).
-        let inPlace: Int32?? = subject.utf8.withContiguousStorageIfAvailable { bytes in
+        let result: Int32? = withBytes(of: subject) { bytes in
             bytes.count > limit ? nil : execute(bytes, matchData)
         }
-        let result: Int32
-        if let inPlace {
-            guard let matched = inPlace else {
-                RegexLimits.recordHit()
-                return .limitExceeded(.subjectLength)
-            }
-            result = matched
-        } else {
-            if subject.utf8.count > limit {
-                RegexLimits.recordHit()
-                return .limitExceeded(.subjectLength)
-            }
-            var copy = String(subject)
-            result = copy.withUTF8 { execute($0, matchData) }
+        guard let result else {
+            RegexLimits.recordHit()
+            return .limitExceeded(.subjectLength)
         }
         if result >= 0 { return .matched }
         switch result {
@@ -196,6 +176,14 @@ public final class PCRE2Pattern: Sendable {
             RegexLimits.recordHit()
             return .limitExceeded(.matchLimit)
         }
+    }
+
+    /// The substring's UTF-8 bytes, in place when its storage is contiguous (always, for native
+    /// strings), else from a copy.
+    private func withBytes<Result>(of subject: Substring, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+        if let inPlace = subject.utf8.withContiguousStorageIfAvailable(body) { return inPlace }
+        var copy = String(subject)
+        return copy.withUTF8(body)
     }
 
     /// One match over UTF-8 bytes. Swift strings are valid UTF-8, so PCRE2's UTF check is skipped.

@@ -27,7 +27,6 @@ public enum StringMatcher: Sendable {
         case .exact, .prefix:
             return matches(value, scratch: scratch) ? [:] : nil
         case .regex(let pattern):
-            if pattern.captureNames.isEmpty { return pattern.match(value, using: scratch) == .matched ? [:] : nil }
             return pattern.namedCaptures(in: value, using: scratch)
         }
     }

@@ -16,13 +16,8 @@ enum HopByHop {
         var first: Int?
         var count = 0
         var named: [HTTPField.Name] = []
-        for index in fields.indices where isHopByHop(fields[index].name) {
-            let field = fields[index]
-            if field.name == .te && field.value.trimmingBlanks().caseInsensitiveEquals("trailers") {
-                // `TE: trailers` says the client accepts trailers end to end; gRPC requires it.
-                continue
-            }
-            if field.name == .connection { collectNamedFields(field.value, into: &named) }
+        for index in fields.indices where isRemoved(fields[index]) {
+            if fields[index].name == .connection { collectNamedFields(fields[index].value, into: &named) }
             first = first ?? index
             count += 1
         }
@@ -32,10 +27,14 @@ enum HopByHop {
             fields.remove(at: first)
             return
         }
-        fields.removeAll { field in
-            if field.name == .te { return !field.value.trimmingBlanks().caseInsensitiveEquals("trailers") }
-            return isHopByHop(field.name) || (!named.isEmpty && named.contains(field.name))
-        }
+        fields.removeAll { isRemoved($0) || named.contains($0.name) }
+    }
+
+    /// A hop-by-hop field, except `TE: trailers`, which says the client accepts trailers end to
+    /// end (gRPC requires it).
+    private static func isRemoved(_ field: HTTPField) -> Bool {
+        guard isHopByHop(field.name) else { return false }
+        return field.name != .te || !field.value.trimmingBlanks().caseInsensitiveEquals("trailers")
     }
 
     /// The field names a `Connection` value lists, other than the connection options
