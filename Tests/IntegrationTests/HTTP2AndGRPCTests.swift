@@ -161,6 +161,18 @@ extension Integration {
             #expect(next.stdout == "200")
         }
 
+        @Test func anIdleConnectionThatNeverOpenedAStreamIsShutDownGracefully() async throws {
+            let server = try await NGHTTPServer.start(files: ["index.html": 64])
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(
+                app: "127.0.0.1:\(server.port)", extra: "downstream: { idleTimeout: 1s }"))
+            let frames = try await run(Paths.pythonExecutable(), [Paths.fixtures.appendingPathComponent("h2_abuse.py").path, proxy.inbound, "idle"])
+            // Graceful shutdown after the idle timeout, though the connection never opened a stream:
+            // GOAWAY and a PING, then the close once the PING is acknowledged.
+            let lines = frames.stdout.split(separator: "\n").map(String.init)
+            #expect(lines.contains("GOAWAY stream=0 code=0") && lines.contains("PING stream=0"), "\(frames.stdout) \(frames.stderr)")
+            #expect(lines.last == "CLOSED", "\(frames.stdout)")
+        }
+
         @Test func headersOnAClosedStreamAreAStreamError() async throws {
             let server = try await NGHTTPServer.start(files: ["index.html": 64])
             let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(server.port)"))

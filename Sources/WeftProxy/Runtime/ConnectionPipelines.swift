@@ -39,6 +39,11 @@ enum ConnectionPipelines {
         }
         try sync.addHandler(manager)
         try sync.addHandler(CloseOnHalfClosure())
+        // The manager starts its idle timer on channelActive, which this connection saw before
+        // detection handed it over: without it, a connection that never opens a stream never idles out.
+        if channel.isActive {
+            manager.channelActive(context: try sync.context(handler: manager))
+        }
     }
 }
 

@@ -4,9 +4,10 @@
   h2_abuse.py HOST:PORT bad-preface    preface, then PING instead of SETTINGS
   h2_abuse.py HOST:PORT frame-size     a PING frame whose length is 7 (must be 8)
   h2_abuse.py HOST:PORT closed-stream  a request on stream 1, then HEADERS again on stream 1
+  h2_abuse.py HOST:PORT idle           preface and SETTINGS, then nothing but PING acks
 
 Prints one line per frame received: "<TYPE> stream=<id> code=<error code>" (code for GOAWAY and
-RST_STREAM), until the peer closes or 3 s pass.
+RST_STREAM), then CLOSED when the peer closed, or TIMEOUT after 3 s of silence.
 """
 import socket
 import struct
@@ -37,29 +38,38 @@ def main(target, case):
     elif case == "closed-stream":
         headers = frame(1, 0x5, 1, request_headers(target))  # END_STREAM | END_HEADERS
         connection.sendall(PREFACE + settings + headers + headers)
+    elif case == "idle":
+        connection.sendall(PREFACE + settings)
     else:
         raise SystemExit(f"unknown case {case}")
     buffer = b""
-    try:
-        while True:
+    ending = "CLOSED"
+    while True:
+        try:
             data = connection.recv(65536)
-            if not data:
-                break
-            buffer += data
-    except socket.timeout:
-        pass
-    while len(buffer) >= 9:
-        length = int.from_bytes(buffer[0:3], "big")
-        kind, stream = buffer[3], int.from_bytes(buffer[5:9], "big") & 0x7FFFFFFF
-        payload = buffer[9:9 + length]
-        buffer = buffer[9 + length:]
-        code = ""
-        if kind == 7 and len(payload) >= 8:
-            code = f" code={int.from_bytes(payload[4:8], 'big')}"
-        elif kind == 3 and len(payload) >= 4:
-            code = f" code={int.from_bytes(payload[0:4], 'big')}"
-        print(f"{TYPES.get(kind, kind)} stream={stream}{code}", flush=True)
-    print("CLOSED", flush=True)
+        except socket.timeout:
+            ending = "TIMEOUT"
+            break
+        if not data:
+            break
+        buffer += data
+        while len(buffer) >= 9 and len(buffer) >= 9 + int.from_bytes(buffer[0:3], "big"):
+            length = int.from_bytes(buffer[0:3], "big")
+            kind, flags, stream = buffer[3], buffer[4], int.from_bytes(buffer[5:9], "big") & 0x7FFFFFFF
+            payload = buffer[9:9 + length]
+            buffer = buffer[9 + length:]
+            code = ""
+            if kind == 7 and len(payload) >= 8:
+                code = f" code={int.from_bytes(payload[4:8], 'big')}"
+            elif kind == 3 and len(payload) >= 4:
+                code = f" code={int.from_bytes(payload[0:4], 'big')}"
+            print(f"{TYPES.get(kind, kind)} stream={stream}{code}", flush=True)
+            if case == "idle" and kind == 6 and not flags & 1:
+                try:
+                    connection.sendall(frame(6, 1, 0, payload))  # PING ACK
+                except OSError:
+                    pass
+    print(ending, flush=True)
 
 
 if __name__ == "__main__":
