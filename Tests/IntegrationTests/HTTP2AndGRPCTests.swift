@@ -185,6 +185,34 @@ extension Integration {
             #expect(next.stdout == "200")
         }
 
+        @Test func answersCrossingResetsOfAbandonedStreamsLeaveTheUpstreamConnectionServing() async throws {
+            // Regression: a client that went away with 64 requests in flight made the proxy reset 64
+            // upstream streams while the server was answering them. NIO remembered 32 reset streams,
+            // took the other answers for a protocol error, sent GOAWAY and kept the connection, and
+            // every later request through it hung.
+            let (upstream, port) = try await startPythonFixture("h2_upstream.py", ["late-answers", "64"])
+            defer { upstream.stop() }
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(port)"))
+            let abandoned = try await run("/usr/bin/h2load", ["-n", "64", "-c", "1", "-m", "64", "-T", "1", "http://\(proxy.inbound)/"],
+                                          timeout: .seconds(30))
+            #expect(abandoned.stdout.contains("0 succeeded"), "\(abandoned.stdout)")
+            let next = try await curl(["--http2-prior-knowledge", "--max-time", "5", "-s", "-w", " %{http_code}", "http://\(proxy.inbound)/"])
+            #expect(next.stdout == "connection 1 200", "\(next.stdout) \(next.stderr)")
+        }
+
+        @Test func anUpstreamConnectionErrorClosesThatConnectionAndTheNextRequestGetsANewOne() async throws {
+            // The server breaks the protocol (DATA on a stream never opened): NIO answers with GOAWAY and
+            // leaves closing to its user. The proxy closes it, so no request waits on it.
+            let (upstream, port) = try await startPythonFixture("h2_upstream.py", ["protocol-error"])
+            defer { upstream.stop() }
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(port)"))
+            let first = try await curl(["--http2-prior-knowledge", "--max-time", "5", "-s", "-w", " %{http_code}", "http://\(proxy.inbound)/"])
+            // Retried on a fresh connection (nothing of the request was lost), or answered 502; not left hanging.
+            #expect(first.stdout == "connection 2 200" || first.stdout.hasSuffix(" 502"), "\(first.stdout) \(first.stderr)")
+            let next = try await curl(["--http2-prior-knowledge", "--max-time", "5", "-s", "-w", " %{http_code}", "http://\(proxy.inbound)/"])
+            #expect(next.stdout == "connection 2 200", "\(next.stdout) \(next.stderr)")
+        }
+
         @Test func aSlowHTTP2ReaderDoesNotMakeTheProxyBuffer() async throws {
             let size = 120 * 1024 * 1024
             let server = try await NGHTTPServer.start(files: ["big": size])

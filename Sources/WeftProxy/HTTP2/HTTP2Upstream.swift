@@ -35,7 +35,8 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
     }
 }
 
-/// Watches an upstream HTTP/2 connection's own frames: SETTINGS (the server speaks HTTP/2) and GOAWAY.
+/// Watches an upstream HTTP/2 connection's own frames, SETTINGS (the server speaks HTTP/2) and
+/// GOAWAY, and closes the connection on an error.
 final class HTTP2ConnectionObserver: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
 
@@ -48,6 +49,17 @@ final class HTTP2ConnectionObserver: ChannelInboundHandler {
         default: break
         }
         context.fireChannelRead(data)
+    }
+
+    /// NIO answers a connection error with GOAWAY and leaves the close to its user (RFC 9113 says
+    /// the endpoint must close); until then new streams would wait on a connection the server has
+    /// been told is broken. Stream errors reach here too, not always wrapped as `StreamError`;
+    /// like grpc-swift, anything else closes the connection. Its streams fail, and those safe to
+    /// repeat are retried on a new one.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard !(error is NIOHTTP2Errors.StreamError) else { return }
+        connection?.isGoingAway = true
+        context.close(promise: nil)
     }
 }
 

@@ -28,7 +28,7 @@ enum ConnectionPipelines {
         try sync.addHandler(FlushCoalescingHandler())
         let scratch = NIOLoopBound(MatchScratch(), eventLoop: channel.eventLoop)
         _ = try sync.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: .init(), streamConfiguration: .init(),
+            mode: .server, connectionConfiguration: HTTP2ConnectionSettings.connection, streamConfiguration: .init(),
             streamDelegate: manager.http2StreamDelegate
         ) { stream in
             stream.eventLoop.makeCompletedFuture {

@@ -162,7 +162,7 @@ final class UpstreamPool {
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(FlushCoalescingHandler())
             _ = try sync.configureHTTP2Pipeline(
-                mode: .client, connectionConfiguration: .init(), streamConfiguration: .init()
+                mode: .client, connectionConfiguration: HTTP2ConnectionSettings.connection, streamConfiguration: .init()
             ) { stream in
                 stream.eventLoop.makeSucceededVoidFuture()
             }

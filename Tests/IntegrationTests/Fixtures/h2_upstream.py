@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""An h2c server (prior knowledge) on raw sockets that misbehaves on cue. Prints "PORT <n>".
+
+  h2_upstream.py late-answers N   holds the first N requests unanswered; when the client resets one
+                                  of them, answers every one still held at once, before reading the
+                                  other resets (a server whose answers cross the client's resets)
+  h2_upstream.py protocol-error   answers the first request with a DATA frame on a stream the
+                                  client never opened (a connection error), and sends nothing else
+                                  on that connection
+
+A GOAWAY from the client does not close the connection (nginx keeps it too, for the streams in
+flight): the client has to. Every other request is answered at once: 200 with the body "connection <k>", k counting the
+connections this server accepted, so a test can tell whether a client reused a connection.
+"""
+import socket
+import struct
+import sys
+import threading
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+DATA, HEADERS, RST_STREAM, SETTINGS, PING = 0, 1, 3, 4, 6
+END_STREAM, END_HEADERS, ACK = 0x1, 0x4, 0x1
+STATUS_200 = b"\x88"  # HPACK: indexed :status 200
+
+mode = sys.argv[1]
+held_total = int(sys.argv[2]) if mode == "late-answers" else 0
+lock = threading.Lock()
+state = {"connections": 0, "requests": 0}
+
+
+def frame(kind, flags, stream, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
+
+
+def answer(stream, connection_number):
+    return frame(HEADERS, END_HEADERS, stream, STATUS_200) + frame(DATA, END_STREAM, stream, f"connection {connection_number}".encode())
+
+
+def serve(connection):
+    with lock:
+        state["connections"] += 1
+        number = state["connections"]
+    buffer = b""
+    while len(buffer) < len(PREFACE):
+        data = connection.recv(65536)
+        if not data:
+            return
+        buffer += data
+    buffer = buffer[len(PREFACE):]
+    connection.sendall(frame(SETTINGS, 0, 0))
+    held = []
+    broken = False
+    while True:
+        while len(buffer) >= 9 and len(buffer) >= 9 + int.from_bytes(buffer[0:3], "big"):
+            length = int.from_bytes(buffer[0:3], "big")
+            kind, flags, stream = buffer[3], buffer[4], int.from_bytes(buffer[5:9], "big") & 0x7FFFFFFF
+            payload, buffer = buffer[9:9 + length], buffer[9 + length:]
+            if kind == SETTINGS and not flags & ACK:
+                connection.sendall(frame(SETTINGS, ACK, 0))
+            elif kind == PING and not flags & ACK:
+                connection.sendall(frame(PING, ACK, 0, payload))
+            elif kind == HEADERS:
+                with lock:
+                    state["requests"] += 1
+                    request = state["requests"]
+                if broken:
+                    continue
+                if mode == "protocol-error" and request == 1:
+                    connection.sendall(frame(DATA, END_STREAM, stream + 998, b"x"))
+                    broken = True
+                elif request <= held_total:
+                    held.append(stream)
+                else:
+                    connection.sendall(answer(stream, number))
+            elif kind == RST_STREAM and stream in held:
+                held.remove(stream)
+                connection.sendall(b"".join(answer(other, number) for other in held))
+                held.clear()
+        data = connection.recv(65536)
+        if not data:
+            return
+        buffer += data
+
+
+def main():
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    print("PORT", server.getsockname()[1], flush=True)
+    while True:
+        connection, _ = server.accept()
+        threading.Thread(target=lambda: (serve(connection), connection.close()), daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()
