@@ -309,7 +309,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--weft", required=True)
     parser.add_argument("--weft-cli", required=True, help="the weft CLI (for the stuck-tapper run)")
-    parser.add_argument("--nio-floor", help="Benchmarks' nio-floor binary: the cheapest HTTP/1.1 proxy SwiftNIO allows")
+    parser.add_argument("--nio-floor", help="Benchmarks' nio-floor binary: the cheapest proxies SwiftNIO allows "
+                        "(HTTP/1.1; HTTP/2 with stream channels; HTTP/2 relayed frame by frame)")
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--paced-rps", type=int, default=2000)
@@ -335,11 +336,14 @@ def main():
             floor_port, floor_h2_port = free_port(), free_port()
             floor_process = Process("nio-floor", [args.nio_floor, str(floor_port), str(up_h1)], pin=CORE_PROXY)
             floor_h2_process = Process("nio-floor", [args.nio_floor, "--http2", str(floor_h2_port), str(up_h2)], pin=CORE_PROXY)
+            frames_port = free_port()
+            frames_process = Process("nio-floor", [args.nio_floor, "--http2-frames", str(frames_port), str(up_h2)], pin=CORE_PROXY)
             wait_for_port(floor_port)
             wait_for_port(floor_h2_port)
-            processes += [floor_process, floor_h2_process]
+            wait_for_port(frames_port)
+            processes += [floor_process, floor_h2_process, frames_process]
             floor = [("nio-floor", floor_process, floor_port)]
-            floor_h2 = [("nio-floor", floor_h2_process, floor_h2_port)]
+            floor_h2 = [("nio-floor", floor_h2_process, floor_h2_port), ("nio-frames", frames_process, frames_port)]
         time.sleep(0.5)
         # RSS counts the shared libraries' pages each process touched; private memory is its own.
         memory = {"weft_idle_rss_mb": weft_h1.rss_kib() / 1024, "weft_idle_private_mb": weft_h1.rss_kib("RssAnon") / 1024}

@@ -6,6 +6,8 @@
 //
 //     nio-floor LISTEN_PORT UPSTREAM_PORT            HTTP/1.1 (one event loop, 127.0.0.1)
 //     nio-floor --http2 LISTEN_PORT UPSTREAM_PORT    HTTP/2 to HTTP/2 (see HTTP2Floor.swift)
+//     nio-floor --http2-frames LISTEN_PORT UPSTREAM_PORT
+//                                                    HTTP/2 relayed frame by frame (HTTP2FrameFloor.swift)
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -14,15 +16,19 @@ import NIOPosix
 enum NIOFloor {
     static func main() throws {
         var arguments = Array(CommandLine.arguments.dropFirst())
-        let http2 = arguments.first == "--http2"
-        if http2 { arguments.removeFirst() }
-        guard arguments.count == 2, let listenPort = Int(arguments[0]), let upstreamPort = Int(arguments[1]) else {
-            print("usage: nio-floor [--http2] LISTEN_PORT UPSTREAM_PORT")
+        let mode = arguments.first?.hasPrefix("--") == true ? arguments.removeFirst() : "--http1"
+        guard ["--http1", "--http2", "--http2-frames"].contains(mode), arguments.count == 2,
+              let listenPort = Int(arguments[0]), let upstreamPort = Int(arguments[1]) else {
+            print("usage: nio-floor [--http2 | --http2-frames] LISTEN_PORT UPSTREAM_PORT")
             return
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        if http2 {
+        if mode == "--http2" {
             try HTTP2Floor.serve(on: group, listenPort: listenPort, upstreamPort: upstreamPort).closeFuture.wait()
+            return
+        }
+        if mode == "--http2-frames" {
+            try HTTP2FrameFloor.serve(on: group, listenPort: listenPort, upstreamPort: upstreamPort).closeFuture.wait()
             return
         }
         let server = try ServerBootstrap(group: group)
