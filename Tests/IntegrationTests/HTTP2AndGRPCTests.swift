@@ -185,6 +185,28 @@ extension Integration {
             #expect(next.stdout == "200")
         }
 
+        @Test func anAnswerEndsOnItsLastFrameWithNoEmptyDataFrameAfterIt() async throws {
+            let server = try await NGHTTPServer.start(files: ["index.html": 64])
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(server.port)"))
+            func receivedFrames(_ arguments: [String]) async throws -> [String] {
+                let result = try await run("/usr/bin/nghttp", ["-v", "-n"] + arguments + ["http://\(proxy.inbound)/index.html"])
+                // "[  0.014] recv DATA frame <length=64, flags=0x01, stream_id=13>" → "DATA length=64 flags=0x01"
+                return result.stdout.split(separator: "\n").compactMap { line -> String? in
+                    guard let range = line.range(of: "recv "), line.contains(" frame <"), !line.contains("SETTINGS") else { return nil }
+                    let frame = line[range.upperBound...]
+                    let kind = frame.prefix { $0 != " " }
+                    let fields = frame.split(separator: "<").last?.split(separator: ",").prefix(2).map { $0.trimmingCharacters(in: .whitespaces) } ?? []
+                    return ([String(kind)] + fields).joined(separator: " ")
+                }
+            }
+            // 64 bytes: HEADERS, then one DATA frame carrying the body and END_STREAM (0x01).
+            let get = try await receivedFrames([])
+            #expect(get.count == 2 && get[0].hasPrefix("HEADERS") && get[1] == "DATA length=64 flags=0x01", "\(get)")
+            // No body: one HEADERS frame with END_STREAM and END_HEADERS (0x05).
+            let head = try await receivedFrames(["-H", ":method: HEAD"])
+            #expect(head.count == 1 && head[0].hasPrefix("HEADERS") && head[0].hasSuffix("flags=0x05"), "\(head)")
+        }
+
         @Test func answersCrossingResetsOfAbandonedStreamsLeaveTheUpstreamConnectionServing() async throws {
             // Regression: a client that went away with 64 requests in flight made the proxy reset 64
             // upstream streams while the server was answering them. NIO remembered 32 reset streams,

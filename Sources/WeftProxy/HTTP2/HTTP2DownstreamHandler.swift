@@ -1,25 +1,35 @@
 import HTTPTypes
 import NIOCore
 import NIOHTTP2
-import NIOHTTPTypes
-import NIOHTTPTypesHTTP2
+import NIOHPACK
 import WeftRegex
 
-/// The last handler of every client HTTP/2 stream (h2c, gRPC included): one stream, one
-/// ``Exchange``. Reads are withheld while the exchange says so, which stops HTTP/2 window
+/// The one handler of every client HTTP/2 stream (h2c, gRPC included): one stream, one
+/// ``Exchange``. It speaks frames itself, converting each head once between HPACK and
+/// swift-http-types. Reads are withheld while the exchange says so, which stops HTTP/2 window
 /// updates and so applies flow control back to the client.
+///
+/// The response head and the last body part are held until the next write, flush or the end, so
+/// that the end rides on the last frame: a response without a body is one HEADERS frame with
+/// END_STREAM (a gRPC Trailers-Only answer as the protocol defines it), a small one is HEADERS and
+/// one DATA frame with END_STREAM, not a third empty DATA frame.
 final class HTTP2DownstreamHandler: ChannelDuplexHandler, Downstream {
-    typealias InboundIn = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias OutboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
 
     let listener: ListenerContext
     /// The connection's: its streams run one at a time on its event loop.
     let scratch: MatchScratch
     private var context: ChannelHandlerContext?
     private var exchange: Exchange?
+    private var requestStarted = false
     private var readGate = ReadGate()
-    /// A gRPC status carried in the response head (a trailers-only answer).
+    /// The final response head, not written yet.
+    private var pendingHead: HPACKHeaders?
+    /// The latest response body part, not written yet.
+    private var pendingBody: ByteBuffer?
+    /// A gRPC status carried in a response head that went out before the end: repeated as trailers.
     private var statusInHead: HTTPFields?
 
     init(listener: ListenerContext, scratch: MatchScratch) {
@@ -40,16 +50,27 @@ final class HTTP2DownstreamHandler: ChannelDuplexHandler, Downstream {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head(let request):
-            guard exchange == nil else { return }
+        case .headers(let headers) where !requestStarted:
+            requestStarted = true
+            guard let request = HTTP2Fields.request(from: headers.headers) else {
+                // NIO validated the block; what is left is a method or pseudo-header we cannot name.
+                context.close(promise: nil)
+                return
+            }
             let exchange = Exchange(downstream: self, request: request, framing: .none, protocolVersion: .http2,
                                     eventLoop: context.eventLoop)
             self.exchange = exchange
             exchange.start()
-        case .body(let body):
-            exchange?.requestBody(body)
-        case .end(let trailers):
-            exchange?.requestEnd(trailers)
+            if headers.endStream { self.exchange?.requestEnd(nil) }
+        case .headers(let trailers):
+            exchange?.requestEnd(HTTP2Fields.fields(from: trailers.headers))
+        case .data(let data):
+            if case .byteBuffer(let body) = data.data, body.readableBytes > 0 {
+                exchange?.requestBody(body)
+            }
+            if data.endStream { exchange?.requestEnd(nil) }
+        default:
+            break
         }
     }
 
@@ -92,33 +113,64 @@ final class HTTP2DownstreamHandler: ChannelDuplexHandler, Downstream {
     func writeResponseHead(_ response: HTTPResponse, for exchange: Exchange) {
         // HTTP/2 has no 101; other informational heads pass as their own HEADERS frame.
         guard response.status != .switchingProtocols else { return }
-        if response.status.kind != .informational, let status = response.headerFields.firstValue(GRPC.statusField) {
+        let headers = HTTP2Fields.headers(for: response)
+        if response.status.kind == .informational {
+            context?.write(wrapOutboundOut(.headers(.init(headers: headers))), promise: nil)
+            return
+        }
+        if let status = response.headerFields.firstValue(GRPC.statusField) {
             var fields = HTTPFields()
             fields[GRPC.statusField] = status
             fields[GRPC.messageField] = response.headerFields[GRPC.messageField]
             statusInHead = fields
         }
-        context?.write(wrapOutboundOut(.head(response)), promise: nil)
+        pendingHead = headers
     }
 
     func writeResponseBody(_ body: ByteBuffer) {
-        context?.write(wrapOutboundOut(.body(body)), promise: nil)
+        writePending()
+        pendingBody = body
     }
 
     func flush() {
+        writePending()
         context?.flush()
+    }
+
+    /// Writes the held head and body part, the stream staying open.
+    private func writePending() {
+        if let head = pendingHead {
+            pendingHead = nil
+            context?.write(wrapOutboundOut(.headers(.init(headers: head))), promise: nil)
+        }
+        if let body = pendingBody {
+            pendingBody = nil
+            context?.write(wrapOutboundOut(.data(.init(data: .byteBuffer(body)))), promise: nil)
+        }
     }
 
     func finishResponse(_ trailers: HTTPFields?, for finished: Exchange) {
         if exchange === finished { exchange = nil }
-        // A trailers-only gRPC answer must end with its status in a HEADERS frame, not an empty DATA
-        // frame: repeat the status as trailers.
-        let trailers = trailers ?? statusInHead
-        context?.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+        // A gRPC status in a head that is already out must end the stream in a HEADERS frame, not
+        // an empty DATA frame: repeated as trailers. (A head still held is Trailers-Only below.)
+        if let trailers = trailers ?? (pendingHead == nil ? statusInHead : nil) {
+            writePending()
+            context?.write(wrapOutboundOut(.headers(.init(headers: HTTP2Fields.headers(for: trailers), endStream: true))), promise: nil)
+        } else if let body = pendingBody {
+            pendingBody = nil
+            context?.write(wrapOutboundOut(.data(.init(data: .byteBuffer(body), endStream: true))), promise: nil)
+        } else if let head = pendingHead {
+            // No body: the head ends the stream.
+            pendingHead = nil
+            context?.write(wrapOutboundOut(.headers(.init(headers: head, endStream: true))), promise: nil)
+        } else {
+            context?.write(wrapOutboundOut(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true))), promise: nil)
+        }
         if !finished.requestEnded {
             // The answer came before the whole request: tell the client to stop sending.
-            context?.triggerUserOutboundEvent(NIOHTTP2FramePayloadToHTTPEvent.reset(code: .noError), promise: nil)
+            context?.write(wrapOutboundOut(.rstStream(.noError)), promise: nil)
         }
+        context?.flush()
     }
 
     func abort(for finished: Exchange) {

@@ -1,7 +1,6 @@
 import NIOCore
 import NIOHTTP1
 import NIOHTTP2
-import NIOHTTPTypesHTTP2
 import WeftRegex
 
 /// The pipelines a detected connection gets.
@@ -16,7 +15,7 @@ enum ConnectionPipelines {
         try sync.addHandler(HTTP1DownstreamHandler(listener: listener))
     }
 
-    /// HTTP/2 (h2c prior knowledge): one child channel, one exchange, per stream. NIO's connection
+    /// HTTP/2 (h2c prior knowledge): one child channel, one handler, one exchange, per stream. NIO's connection
     /// manager answers a drain with GOAWAY and closes once the streams in flight are done.
     static func addHTTP2(to channel: any Channel, listener: ListenerContext) throws {
         let sync = channel.pipeline.syncOperations
@@ -32,9 +31,7 @@ enum ConnectionPipelines {
             streamDelegate: manager.http2StreamDelegate
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
-                let streamPipeline = stream.pipeline.syncOperations
-                try streamPipeline.addHandler(HTTP2FramePayloadToHTTPServerCodec())
-                try streamPipeline.addHandler(HTTP2DownstreamHandler(listener: listener, scratch: scratch.value))
+                try stream.pipeline.syncOperations.addHandler(HTTP2DownstreamHandler(listener: listener, scratch: scratch.value))
             }
         }
         try sync.addHandler(manager)
