@@ -235,6 +235,24 @@ extension Integration {
             #expect(next.stdout == "connection 2 200", "\(next.stdout) \(next.stderr)")
         }
 
+        @Test func anUploadToAnHTTP2UpstreamThatStopsReadingIsHeldBackNotBuffered() async throws {
+            // The upstream never returns flow-control window: it takes 65 535 bytes of the body, then
+            // answers 3 s later. The proxy must stop reading the client meanwhile (HTTP/2 back-pressure
+            // on both sides), not take the client's 128 MB into memory.
+            let (upstream, port) = try await startPythonFixture("h2_upstream.py", ["stalled-reader", "3"])
+            defer { upstream.stop() }
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(port)"))
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("weft-h2-upload-\(UUID().uuidString)")
+            try Data(repeating: 0x61, count: 128 << 20).write(to: file)
+            defer { try? FileManager.default.removeItem(at: file) }
+            // nghttp, not curl: curl drops a complete answer when the stream is then reset with NO_ERROR
+            // while it still uploads (RFC 9113 §8.1 allows exactly that), even straight from the server.
+            let upload = try await run("/usr/bin/nghttp", ["-d", file.path, "http://\(proxy.inbound)/upload"], timeout: .seconds(60))
+            #expect(upload.stdout == "received 65535", "\(upload.stdout) \(upload.stderr)")
+            let peakKiB = try proxy.peakRSSKiB()
+            #expect(peakKiB < 64 * 1024, "peak RSS \(peakKiB) KiB while a client offered 128 MB the upstream would not take")
+        }
+
         @Test func aSlowHTTP2ReaderDoesNotMakeTheProxyBuffer() async throws {
             let size = 120 * 1024 * 1024
             let server = try await NGHTTPServer.start(files: ["big": size])

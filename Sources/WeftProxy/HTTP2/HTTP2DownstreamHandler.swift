@@ -166,11 +166,12 @@ final class HTTP2DownstreamHandler: ChannelDuplexHandler, Downstream {
         } else {
             context?.write(wrapOutboundOut(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true))), promise: nil)
         }
-        if !finished.requestEnded {
-            // The answer came before the whole request: tell the client to stop sending.
-            context?.write(wrapOutboundOut(.rstStream(.noError)), promise: nil)
-        }
         context?.flush()
+        if !finished.requestEnded {
+            // The answer came before the whole request: tell the client to stop sending. After the
+            // flush: NIO holds DATA frames until one, and a reset drops what the stream still holds.
+            context?.writeAndFlush(wrapOutboundOut(.rstStream(.noError)), promise: nil)
+        }
     }
 
     func abort(for finished: Exchange) {

@@ -2,53 +2,195 @@ import HTTPTypes
 import NIOCore
 import NIOHPACK
 import NIOHTTP2
-import NIOHTTPTypes
 
 /// One multiplexed HTTP/2 connection to an upstream endpoint, shared by every request to it
-/// from one event loop. NIO queues streams beyond the peer's concurrency limit. Confined to its
-/// event loop (it only crosses futures completed there), hence the unchecked `Sendable`.
+/// from one event loop.
+///
+/// Its streams live here rather than in NIO stream channels: a stream channel's pipeline,
+/// activation and close cost about 6 µs per request (the README's performance section measures
+/// it), so the connection's handler routes frames by stream ID and each stream keeps its own
+/// receive window. NIO's HTTP/2 handler still runs the protocol: state machines, HPACK,
+/// SETTINGS and PING, send-side flow control, and queueing streams beyond the server's
+/// concurrency limit. Confined to its event loop, hence the unchecked `Sendable`.
 final class HTTP2UpstreamConnection: @unchecked Sendable {
     let endpoint: ListenAddress
     let channel: any Channel
-    let multiplexer: NIOHTTP2Handler.StreamMultiplexer
-    /// Set on GOAWAY: no new streams here; the pool opens another connection.
+    /// Set on GOAWAY (or when stream IDs run out): no new streams here; the pool opens another connection.
     var isGoingAway = false
     /// Set once the server's SETTINGS arrived: it speaks HTTP/2.
     var handshakeDone = false
+    /// The connection handler's context while it is in the pipeline.
+    fileprivate var context: ChannelHandlerContext?
+    /// Streams that have sent their HEADERS and are not closed yet, by ID.
+    fileprivate var streams: [HTTP2StreamID: HTTP2UpstreamStream] = [:]
+    /// Streams that received frames in the read in progress: told when it completes.
+    fileprivate var readers: [HTTP2UpstreamStream] = []
+    /// Client streams are odd-numbered, in the order they start.
+    private var nextStreamID: HTTP2StreamID? = 1
+    /// Succeeds once NIO's handler has seen the channel become active and sent the connection
+    /// preface: no stream may send before. (A connect's future completes before channelActive.)
+    let ready: EventLoopPromise<Void>
 
-    init(endpoint: ListenAddress, channel: any Channel, multiplexer: NIOHTTP2Handler.StreamMultiplexer) {
+    init(endpoint: ListenAddress, channel: any Channel) {
         self.endpoint = endpoint
         self.channel = channel
-        self.multiplexer = multiplexer
+        ready = channel.eventLoop.makePromise()
     }
 
     var isUsable: Bool { channel.isActive && !isGoingAway }
 
-    /// A new request stream on this connection.
-    func openStream() -> EventLoopFuture<any UpstreamStream> {
-        let handler = NIOLoopBound(HTTP2UpstreamStream(endpoint: endpoint, connection: self), eventLoop: channel.eventLoop)
-        return multiplexer.createStreamChannel { stream in
-            stream.eventLoop.makeCompletedFuture {
-                try stream.pipeline.syncOperations.addHandler(handler.value)
-            }
-        }.assumeIsolated().map { _ in handler.value as any UpstreamStream }.nonisolated()
+    /// A new request stream on this connection; it is numbered when its HEADERS go out.
+    func openStream() -> any UpstreamStream {
+        HTTP2UpstreamStream(endpoint: endpoint, connection: self)
+    }
+
+    /// Writes one of `stream`'s frames. The first (HEADERS) opens the stream: IDs follow the order
+    /// streams start sending, as HTTP/2 requires.
+    fileprivate func write(_ payload: HTTP2Frame.FramePayload, for stream: HTTP2UpstreamStream, promise: EventLoopPromise<Void>? = nil) {
+        let id: HTTP2StreamID
+        if let context, channel.isActive, let known = stream.id ?? number(stream) {
+            id = known
+            context.write(NIOAny(HTTP2Frame(streamID: id, payload: payload)), promise: promise)
+        } else {
+            // The connection went away (or ran out of stream IDs) before this stream could start:
+            // fail it on the next tick, not inside the exchange's own call; it is retried elsewhere.
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            channel.eventLoop.assumeIsolated().execute { stream.connectionClosed() }
+        }
+    }
+
+    /// The next stream ID, given to `stream`; nil once all 2³¹ are used (the connection is going away).
+    private func number(_ stream: HTTP2UpstreamStream) -> HTTP2StreamID? {
+        guard let id = nextStreamID else { return nil }
+        nextStreamID = id < HTTP2StreamID.maxID.advanced(by: -1) ? id.advanced(by: 2) : nil
+        if nextStreamID == nil { isGoingAway = true }
+        stream.id = id
+        streams[id] = stream
+        return id
+    }
+
+    fileprivate func flush() {
+        context?.flush()
+    }
+
+    /// Whether `stream` is open as far as this connection knows (NIO has not reported it closed).
+    fileprivate func isOpen(_ stream: HTTP2UpstreamStream) -> Bool {
+        guard let id = stream.id else { return false }
+        return streams[id] === stream
+    }
+
+    fileprivate func forget(_ stream: HTTP2UpstreamStream) {
+        if let id = stream.id, streams[id] === stream { streams[id] = nil }
+        closeIfDone()
+    }
+
+    /// A connection going away closes once its last stream is done (the server may be waiting for it).
+    fileprivate func closeIfDone() {
+        if isGoingAway && streams.isEmpty { context?.close(promise: nil) }
     }
 }
 
-/// Watches an upstream HTTP/2 connection's own frames, SETTINGS (the server speaks HTTP/2) and
-/// GOAWAY, and closes the connection on an error.
-final class HTTP2ConnectionObserver: ChannelInboundHandler {
-    typealias InboundIn = HTTP2Frame
+/// A receive window kept near its target, topped up once it has fallen to half (NIO's own rule
+/// for its stream channels): few WINDOW_UPDATE frames, and the sender never waits on a window
+/// that is more than half open.
+struct ReceiveWindow {
+    /// The window advertised in SETTINGS (HTTP/2's default; Weft does not change it).
+    static let target = 65_535
 
-    weak var connection: HTTP2UpstreamConnection?
+    /// The increment to announce when the window is `size`, if it is time to.
+    static func increment(for size: Int) -> Int? {
+        size <= target / 2 ? target - size : nil
+    }
+}
+
+/// The last handler of an upstream HTTP/2 connection: routes the frames NIO's handler decoded to
+/// their streams, returns the connection's receive window, watches SETTINGS and GOAWAY, and closes
+/// the connection on a connection error.
+final class HTTP2UpstreamConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
+
+    let connection: HTTP2UpstreamConnection
+
+    init(connection: HTTP2UpstreamConnection) {
+        self.connection = connection
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        connection.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        connection.context = nil
+        connection.ready.fail(ChannelError.ioOnClosedChannel)
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        connection.ready.succeed()
+        context.fireChannelActive()
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data).payload {
-        case .settings: connection?.handshakeDone = true
-        case .goAway: connection?.isGoingAway = true
-        default: break
+        let frame = unwrapInboundIn(data)
+        switch frame.payload {
+        case .settings(.settings):
+            connection.handshakeDone = true
+        case .goAway(let lastStreamID, _, _):
+            // Streams above lastStreamID were not processed; NIO closes them (retried as resets).
+            connection.isGoingAway = true
+            for (id, stream) in connection.streams where id > lastStreamID { stream.remoteEnded = true }
+            connection.closeIfDone()
+        case .headers, .data, .rstStream:
+            guard let stream = connection.streams[frame.streamID] else { return }
+            if !stream.isReading {
+                stream.isReading = true
+                connection.readers.append(stream)
+            }
+            stream.receive(frame.payload)
+        default:
+            break
         }
-        context.fireChannelRead(data)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        let readers = connection.readers
+        connection.readers.removeAll(keepingCapacity: true)
+        for stream in readers {
+            stream.isReading = false
+            stream.readComplete()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let updated = event as? NIOHTTP2WindowUpdatedEvent, let size = updated.inboundWindowSize {
+            if updated.streamID == .rootStream {
+                // DATA on every stream, including ones reset and dropped, draws on it: return it all.
+                if let increment = ReceiveWindow.increment(for: size) {
+                    context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: increment))),
+                                          promise: nil)
+                }
+            } else {
+                connection.streams[updated.streamID]?.receiveWindowChanged(to: size)
+            }
+        } else if let closed = event as? StreamClosedEvent, let stream = connection.streams.removeValue(forKey: closed.streamID) {
+            stream.closed(reason: closed.reason)
+            connection.closeIfDone()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        connection.ready.fail(ChannelError.ioOnClosedChannel)
+        let streams = connection.streams.values
+        connection.streams.removeAll()
+        for stream in streams { stream.connectionClosed() }
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        for stream in connection.streams.values { stream.writabilityChanged() }
+        context.fireChannelWritabilityChanged()
     }
 
     /// NIO answers a connection error with GOAWAY and leaves the close to its user (RFC 9113 says
@@ -58,48 +200,48 @@ final class HTTP2ConnectionObserver: ChannelInboundHandler {
     /// repeat are retried on a new one.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard !(error is NIOHTTP2Errors.StreamError) else { return }
-        connection?.isGoingAway = true
+        connection.isGoingAway = true
         context.close(promise: nil)
     }
 }
 
-/// One request on an upstream HTTP/2 stream. It speaks frames itself (rather than through NIO's
-/// HTTP-types codec) so that a request without a body goes out as one HEADERS frame with
-/// END_STREAM, as every HTTP/2 client sends it: a separate empty DATA frame makes servers such as
-/// nginx answer early and reset the stream.
-final class HTTP2UpstreamStream: ChannelDuplexHandler, UpstreamStream {
-    typealias InboundIn = HTTP2Frame.FramePayload
-    typealias OutboundIn = HTTP2Frame.FramePayload
-    typealias OutboundOut = HTTP2Frame.FramePayload
-
+/// One request on an upstream HTTP/2 stream. A request without a body goes out as one HEADERS
+/// frame with END_STREAM, as every HTTP/2 client sends it: a separate empty DATA frame makes
+/// servers such as nginx answer early and reset the stream.
+///
+/// Back-pressure both ways: while the exchange pauses reads (its client is slow) the stream's
+/// receive window is not returned, so the server stops after one window; request body bytes
+/// handed to NIO and not yet on the wire (NIO holds DATA the server's window does not admit)
+/// make the stream unwritable above a watermark.
+final class HTTP2UpstreamStream: UpstreamStream {
     let endpoint: ListenAddress
-    private weak var connection: HTTP2UpstreamConnection?
+    private let connection: HTTP2UpstreamConnection
     weak var delegate: (any UpstreamResponseDelegate)?
     /// A stream rides a shared connection that may be going away (GOAWAY, a reset storm limit):
     /// a failure before any response byte, with no request body sent, is safe to retry once.
     let wasReused = true
-    private var context: ChannelHandlerContext?
-    private var readsPaused = false
-    private var readGate = ReadGate()
-    private var resetReason: NIOHTTP2.HTTP2ErrorCode?
+    /// Assigned when the HEADERS go out.
+    fileprivate var id: HTTP2StreamID?
+    fileprivate var isReading = false
+    /// The server ended its side (END_STREAM or a reset): no more window to return.
+    fileprivate var remoteEnded = false
     /// The request head, held until we know whether a body follows.
     private var pendingHead: HPACKHeaders?
     private var receivedFinalHead = false
+    private var resetReason: NIOHTTP2.HTTP2ErrorCode?
+    private var readsPaused = false
+    /// The stream's receive window as NIO last reported it.
+    private var receiveWindow = ReceiveWindow.target
+    /// Request body bytes written to NIO and not yet written to the socket.
+    private var unsentBodyBytes = 0
+    private static let unsentBodyLimit = 64 * 1024
 
     init(endpoint: ListenAddress, connection: HTTP2UpstreamConnection) {
         self.endpoint = endpoint
         self.connection = connection
     }
 
-    var isWritable: Bool { context?.channel.isWritable ?? false }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
-    }
+    var isWritable: Bool { unsentBodyBytes < Self.unsentBodyLimit && connection.channel.isWritable }
 
     // MARK: Request
 
@@ -109,55 +251,76 @@ final class HTTP2UpstreamStream: ChannelDuplexHandler, UpstreamStream {
 
     func writeBody(_ body: ByteBuffer) {
         writePendingHead(endStream: false)
-        context?.write(wrapOutboundOut(.data(.init(data: .byteBuffer(body)))), promise: nil)
+        let size = body.readableBytes
+        unsentBodyBytes += size
+        let written = connection.channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.assumeIsolated().whenComplete { _ in self.bodyBytesWritten(size) }
+        connection.write(.data(.init(data: .byteBuffer(body))), for: self, promise: written)
     }
 
     func writeEnd(_ trailers: HTTPFields?) {
         if let trailers {
             writePendingHead(endStream: false)
-            context?.write(wrapOutboundOut(.headers(.init(headers: HTTP2Fields.headers(for: trailers), endStream: true))), promise: nil)
+            connection.write(.headers(.init(headers: HTTP2Fields.headers(for: trailers), endStream: true)), for: self)
         } else if pendingHead != nil {
             writePendingHead(endStream: true)
         } else {
-            context?.write(wrapOutboundOut(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true))), promise: nil)
+            connection.write(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true)), for: self)
         }
     }
 
     func flush() {
         // A head still held here starts a request whose body is still to come.
         writePendingHead(endStream: false)
-        context?.flush()
+        connection.flush()
     }
 
     private func writePendingHead(endStream: Bool) {
         guard let head = pendingHead else { return }
         pendingHead = nil
-        context?.write(wrapOutboundOut(.headers(.init(headers: head, endStream: endStream))), promise: nil)
+        connection.write(.headers(.init(headers: head, endStream: endStream)), for: self)
+    }
+
+    private func bodyBytesWritten(_ size: Int) {
+        let wasWritable = isWritable
+        unsentBodyBytes -= size
+        if !wasWritable && isWritable { delegate?.upstreamWritabilityChanged() }
     }
 
     func pauseReads() { readsPaused = true }
 
     func resumeReads() {
         readsPaused = false
-        if readGate.releases() { context?.read() }
+        returnReceiveWindowIfDue()
     }
 
     func finished(requestComplete: Bool) {
         delegate = nil
-        if !requestComplete { context?.close(promise: nil) }
+        if !requestComplete { reset() }
     }
 
     func cancel() {
         delegate = nil
-        context?.close(promise: nil)
+        pendingHead = nil
+        reset()
+    }
+
+    /// RST_STREAM (CANCEL), unless the stream never started or is closed already.
+    private func reset() {
+        guard connection.isOpen(self) else { return }
+        connection.forget(self)
+        remoteEnded = true
+        connection.write(.rstStream(.cancel), for: self)
+        connection.flush()
     }
 
     // MARK: Response
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let delegate else { return }
-        switch unwrapInboundIn(data) {
+    fileprivate func receive(_ payload: HTTP2Frame.FramePayload) {
+        switch payload {
         case .headers(let headers):
+            if headers.endStream { remoteEnded = true }
+            guard let delegate else { return }
             if receivedFinalHead {
                 // Trailers.
                 self.delegate = nil
@@ -166,6 +329,7 @@ final class HTTP2UpstreamStream: ChannelDuplexHandler, UpstreamStream {
             }
             guard let response = HTTP2Fields.response(from: headers.headers) else {
                 fail(.error(HTTP2UpstreamError.invalidResponseHead))
+                reset()
                 return
             }
             if response.status.kind != .informational { receivedFinalHead = true }
@@ -175,6 +339,8 @@ final class HTTP2UpstreamStream: ChannelDuplexHandler, UpstreamStream {
                 delegate.upstreamResponseEnd(nil)
             }
         case .data(let data):
+            if data.endStream { remoteEnded = true }
+            guard let delegate else { return }
             if case .byteBuffer(let body) = data.data, body.readableBytes > 0 {
                 delegate.upstreamResponseBody(body)
             }
@@ -183,53 +349,65 @@ final class HTTP2UpstreamStream: ChannelDuplexHandler, UpstreamStream {
                 delegate.upstreamResponseEnd(nil)
             }
         case .rstStream(let code):
+            remoteEnded = true
             resetReason = code
         default:
             break
         }
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
+    fileprivate func readComplete() {
         delegate?.upstreamReadComplete()
-        context.fireChannelReadComplete()
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let closed = event as? StreamClosedEvent, let reason = closed.reason {
-            resetReason = reason
-        }
-        context.fireUserInboundEventTriggered(event)
+    fileprivate func receiveWindowChanged(to size: Int) {
+        receiveWindow = size
+        returnReceiveWindowIfDue()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    /// Tops the receive window up unless the exchange holds reads back. Never for a stream NIO has
+    /// closed: a WINDOW_UPDATE on a closed stream is a connection error.
+    private func returnReceiveWindowIfDue() {
+        guard !readsPaused, !remoteEnded, connection.isOpen(self),
+              let increment = ReceiveWindow.increment(for: receiveWindow) else { return }
+        receiveWindow += increment
+        connection.write(.windowUpdate(windowSizeIncrement: increment), for: self)
+        connection.flush()
+    }
+
+    fileprivate func writabilityChanged() {
+        delegate?.upstreamWritabilityChanged()
+    }
+
+    /// NIO closed the stream: a reset (from the server, or NIO's own for a stream error or GOAWAY),
+    /// or both sides ended.
+    ///
+    /// The failure is reported on the next tick: when a connection error makes NIO close streams
+    /// (a GOAWAY naming none, for a peer it deems misbehaving) it does so before it reports the
+    /// error, and the exchange's retry must find this connection already going away.
+    fileprivate func closed(reason: NIOHTTP2.HTTP2ErrorCode?) {
+        remoteEnded = true
+        if let reason { resetReason = reason }
+        guard delegate != nil else { return }
+        connection.channel.eventLoop.assumeIsolated().execute { self.connectionClosed() }
+    }
+
+    /// The stream ended with the connection, or without its response.
+    fileprivate func connectionClosed() {
+        remoteEnded = true
         if let resetReason {
             fail(.reset("\(resetReason)"))
-        } else if connection?.handshakeDone == false {
+        } else if !connection.handshakeDone {
             fail(.error(HTTP2UpstreamError.noHTTP2))
         } else {
             fail(.closed)
         }
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        fail(.error(error))
-        context.close(promise: nil)
     }
 
     private func fail(_ failure: UpstreamFailure) {
         guard let delegate else { return }
         self.delegate = nil
         delegate.upstreamFailed(failure)
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        delegate?.upstreamWritabilityChanged()
-        context.fireChannelWritabilityChanged()
-    }
-
-    func read(context: ChannelHandlerContext) {
-        if readGate.admits(holding: readsPaused) { context.read() }
     }
 }
 

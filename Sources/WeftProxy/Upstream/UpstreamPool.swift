@@ -75,19 +75,10 @@ final class UpstreamPool {
         switch `protocol` {
         case .http2:
             if let connection = http2[endpoint], connection.isUsable {
-                return .pending(connection.openStream().assumeIsolated())
+                return .ready(connection.openStream())
             }
-            // Connecting (the first request, or after the connection went away): relay the stream.
-            let stream = eventLoop.makePromise(of: (any UpstreamStream).self)
-            connectHTTP2(endpoint, settings: settings, metrics: metrics).assumeIsolated().whenComplete { result in
-                switch result {
-                case .success(let connection):
-                    connection.openStream().assumeIsolated().whenComplete { stream.assumeIsolated().completeWith($0) }
-                case .failure(let error):
-                    stream.fail(error)
-                }
-            }
-            return .pending(stream.futureResult.assumeIsolated())
+            // Connecting (the first request, or after the connection went away).
+            return .pending(connectHTTP2(endpoint, settings: settings, metrics: metrics).assumeIsolated().map { $0.openStream() })
         case .http1:
             if !forceNew, let connection = takeIdle(endpoint) { return .ready(connection) }
             return .pending(connectHTTP1(endpoint, settings: settings, metrics: metrics).map { $0 as any UpstreamStream })
@@ -161,18 +152,15 @@ final class UpstreamPool {
         let future = connectChannel(endpoint, timeout: settings.connectTimeout.timeAmount, metrics: metrics) { channel in
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(FlushCoalescingHandler())
-            _ = try sync.configureHTTP2Pipeline(
-                mode: .client, connectionConfiguration: HTTP2ConnectionSettings.connection, streamConfiguration: .init()
-            ) { stream in
-                stream.eventLoop.makeSucceededVoidFuture()
+            try sync.addHandler(NIOHTTP2Handler(mode: .client, connectionConfiguration: HTTP2ConnectionSettings.connection))
+            try sync.addHandler(HTTP2UpstreamConnectionHandler(connection: HTTP2UpstreamConnection(endpoint: endpoint, channel: channel)))
+        }.assumeIsolated().flatMap { channel -> EventLoopFuture<HTTP2UpstreamConnection> in
+            do {
+                let connection = try channel.pipeline.syncOperations.handler(type: HTTP2UpstreamConnectionHandler.self).connection
+                return connection.ready.futureResult.map { connection }
+            } catch {
+                return channel.eventLoop.makeFailedFuture(error)
             }
-            try sync.addHandler(HTTP2ConnectionObserver())
-        }.assumeIsolated().flatMapThrowing { channel -> HTTP2UpstreamConnection in
-            let sync = channel.pipeline.syncOperations
-            let multiplexer = try sync.handler(type: NIOHTTP2Handler.self).syncMultiplexer()
-            let connection = HTTP2UpstreamConnection(endpoint: endpoint, channel: channel, multiplexer: multiplexer)
-            try sync.handler(type: HTTP2ConnectionObserver.self).connection = connection
-            return connection
         }.nonisolated()
         http2Connecting[endpoint] = future
         future.assumeIsolated().whenComplete { [weak self] result in

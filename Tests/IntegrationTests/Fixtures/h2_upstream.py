@@ -7,6 +7,9 @@
   h2_upstream.py protocol-error   answers the first request with a DATA frame on a stream the
                                   client never opened (a connection error), and sends nothing else
                                   on that connection
+  h2_upstream.py stalled-reader S never returns flow-control window, so a client can send one
+                                  window (65 535 bytes) of request body; S seconds after a request
+                                  started, answers "received <bytes>" and resets the stream
 
 A GOAWAY from the client does not close the connection (nginx keeps it too, for the streams in
 flight): the client has to. Every other request is answered at once: 200 with the body "connection <k>", k counting the
@@ -24,6 +27,7 @@ STATUS_200 = b"\x88"  # HPACK: indexed :status 200
 
 mode = sys.argv[1]
 held_total = int(sys.argv[2]) if mode == "late-answers" else 0
+stall_seconds = float(sys.argv[2]) if mode == "stalled-reader" else 0
 lock = threading.Lock()
 state = {"connections": 0, "requests": 0}
 
@@ -37,6 +41,12 @@ def answer(stream, connection_number):
 
 
 def serve(connection):
+    send_lock = threading.Lock()
+
+    def send(data):
+        with send_lock:
+            connection.sendall(data)
+
     with lock:
         state["connections"] += 1
         number = state["connections"]
@@ -47,34 +57,47 @@ def serve(connection):
             return
         buffer += data
     buffer = buffer[len(PREFACE):]
-    connection.sendall(frame(SETTINGS, 0, 0))
+    send(frame(SETTINGS, 0, 0))
     held = []
     broken = False
+    received = {}
+
+    def answer_stalled(stream):
+        body = f"received {received.get(stream, 0)}".encode()
+        send(frame(HEADERS, END_HEADERS, stream, STATUS_200) + frame(DATA, END_STREAM, stream, body)
+             + frame(RST_STREAM, 0, stream, struct.pack(">I", 0)))
+
     while True:
         while len(buffer) >= 9 and len(buffer) >= 9 + int.from_bytes(buffer[0:3], "big"):
             length = int.from_bytes(buffer[0:3], "big")
             kind, flags, stream = buffer[3], buffer[4], int.from_bytes(buffer[5:9], "big") & 0x7FFFFFFF
             payload, buffer = buffer[9:9 + length], buffer[9 + length:]
             if kind == SETTINGS and not flags & ACK:
-                connection.sendall(frame(SETTINGS, ACK, 0))
+                send(frame(SETTINGS, ACK, 0))
             elif kind == PING and not flags & ACK:
-                connection.sendall(frame(PING, ACK, 0, payload))
+                send(frame(PING, ACK, 0, payload))
             elif kind == HEADERS:
                 with lock:
                     state["requests"] += 1
                     request = state["requests"]
                 if broken:
                     continue
+                if mode == "stalled-reader":
+                    received[stream] = 0
+                    threading.Timer(stall_seconds, answer_stalled, [stream]).start()
+                    continue
                 if mode == "protocol-error" and request == 1:
-                    connection.sendall(frame(DATA, END_STREAM, stream + 998, b"x"))
+                    send(frame(DATA, END_STREAM, stream + 998, b"x"))
                     broken = True
                 elif request <= held_total:
                     held.append(stream)
                 else:
-                    connection.sendall(answer(stream, number))
+                    send(answer(stream, number))
+            elif kind == DATA and stream in received:
+                received[stream] += length
             elif kind == RST_STREAM and stream in held:
                 held.remove(stream)
-                connection.sendall(b"".join(answer(other, number) for other in held))
+                send(b"".join(answer(other, number) for other in held))
                 held.clear()
         data = connection.recv(65536)
         if not data:
@@ -90,7 +113,14 @@ def main():
     print("PORT", server.getsockname()[1], flush=True)
     while True:
         connection, _ = server.accept()
-        threading.Thread(target=lambda: (serve(connection), connection.close()), daemon=True).start()
+        threading.Thread(target=serve_and_close, args=(connection,), daemon=True).start()
+
+
+def serve_and_close(connection):
+    try:
+        serve(connection)
+    finally:
+        connection.close()
 
 
 if __name__ == "__main__":
