@@ -207,6 +207,22 @@ extension Integration {
             #expect(head.count == 1 && head[0].hasPrefix("HEADERS") && head[0].hasSuffix("flags=0x05"), "\(head)")
         }
 
+        @Test func aRequestWithoutABodyGoesUpstreamAsOneHeadersFrameWithEndStream() async throws {
+            // Regression: a separate empty DATA frame to end the request makes nginx answer early and
+            // reset the stream. The fixture answers with the frames each request arrived in.
+            let (upstream, port) = try await startPythonFixture("h2_upstream.py", ["echo-frames"])
+            defer { upstream.stop() }
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(port)"))
+            for _ in 0..<3 {
+                let get = try await curl(["--http2-prior-knowledge", "--max-time", "5", "-s", "http://\(proxy.inbound)/"])
+                #expect(get.stdout == "HEADERS+END_STREAM", "\(get.stdout) \(get.stderr)")
+            }
+            let load = try await run("/usr/bin/h2load", ["-n", "200", "-c", "2", "-m", "50", "http://\(proxy.inbound)/"], timeout: .seconds(30))
+            #expect(load.stdout.contains("200 succeeded, 0 failed, 0 errored"), "\(load.stdout)")
+            let post = try await curl(["--http2-prior-knowledge", "--max-time", "5", "-s", "-d", "x", "http://\(proxy.inbound)/"])
+            #expect(post.stdout.hasPrefix("HEADERS DATA") && post.stdout.hasSuffix("+END_STREAM"), "\(post.stdout) \(post.stderr)")
+        }
+
         @Test func answersCrossingResetsOfAbandonedStreamsLeaveTheUpstreamConnectionServing() async throws {
             // Regression: a client that went away with 64 requests in flight made the proxy reset 64
             // upstream streams while the server was answering them. NIO remembered 32 reset streams,

@@ -25,6 +25,9 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
     fileprivate var streams: [HTTP2StreamID: HTTP2UpstreamStream] = [:]
     /// Streams that received frames in the read in progress: told when it completes.
     fileprivate var readers: [HTTP2UpstreamStream] = []
+    private var flushScheduled = false
+    /// Streams whose head was flushed before their request's end was known.
+    private var headsAtFlush: [HTTP2UpstreamStream] = []
     /// Client streams are odd-numbered, in the order they start.
     private var nextStreamID: HTTP2StreamID? = 1
     /// Succeeds once NIO's handler has seen the channel become active and sent the connection
@@ -69,8 +72,21 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
         return id
     }
 
-    fileprivate func flush() {
-        context?.flush()
+    /// One flush through NIO's HTTP/2 handler per event loop tick, however many streams asked:
+    /// every exchange flushes its stream after a client read, and each flush walks NIO's outbound
+    /// buffers (NIO's stream channels batched these the same way). Heads held by `waitingHead`
+    /// go out first: by then a request that had no body has ended and its head carried END_STREAM.
+    fileprivate func flush(waitingHead stream: HTTP2UpstreamStream? = nil) {
+        if let stream { headsAtFlush.append(stream) }
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        channel.eventLoop.assumeIsolated().execute {
+            self.flushScheduled = false
+            let streams = self.headsAtFlush
+            self.headsAtFlush.removeAll(keepingCapacity: true)
+            for stream in streams { stream.writePendingHead(endStream: false) }
+            self.context?.flush()
+        }
     }
 
     /// Whether `stream` is open as far as this connection knows (NIO has not reported it closed).
@@ -167,8 +183,9 @@ final class HTTP2UpstreamConnectionHandler: ChannelInboundHandler {
             if updated.streamID == .rootStream {
                 // DATA on every stream, including ones reset and dropped, draws on it: return it all.
                 if let increment = ReceiveWindow.increment(for: size) {
-                    context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: increment))),
-                                          promise: nil)
+                    context.write(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: increment))),
+                                  promise: nil)
+                    connection.flush()
                 }
             } else {
                 connection.streams[updated.streamID]?.receiveWindowChanged(to: size)
@@ -270,12 +287,12 @@ final class HTTP2UpstreamStream: UpstreamStream {
     }
 
     func flush() {
-        // A head still held here starts a request whose body is still to come.
-        writePendingHead(endStream: false)
-        connection.flush()
+        // A head still held waits for the flush at the end of the tick: the exchange flushes as
+        // soon as it has a stream, and a request without a body ends in the same tick.
+        connection.flush(waitingHead: pendingHead == nil ? nil : self)
     }
 
-    private func writePendingHead(endStream: Bool) {
+    fileprivate func writePendingHead(endStream: Bool) {
         guard let head = pendingHead else { return }
         pendingHead = nil
         connection.write(.headers(.init(headers: head, endStream: endStream)), for: self)

@@ -7,6 +7,8 @@
   h2_upstream.py protocol-error   answers the first request with a DATA frame on a stream the
                                   client never opened (a connection error), and sends nothing else
                                   on that connection
+  h2_upstream.py echo-frames      answers each request once it has ended with the frames it came
+                                  in, e.g. "HEADERS+END_STREAM" or "HEADERS DATA DATA+END_STREAM"
   h2_upstream.py stalled-reader S never returns flow-control window, so a client can send one
                                   window (65 535 bytes) of request body; S seconds after a request
                                   started, answers "received <bytes>" and resets the stream
@@ -61,6 +63,7 @@ def serve(connection):
     held = []
     broken = False
     received = {}
+    frames_of = {}
 
     def answer_stalled(stream):
         body = f"received {received.get(stream, 0)}".encode()
@@ -82,6 +85,12 @@ def serve(connection):
                     request = state["requests"]
                 if broken:
                     continue
+                if mode == "echo-frames":
+                    frames_of[stream] = ["HEADERS"]
+                    if flags & END_STREAM:
+                        frames_of[stream][-1] += "+END_STREAM"
+                        send(frame(HEADERS, END_HEADERS, stream, STATUS_200) + frame(DATA, END_STREAM, stream, " ".join(frames_of[stream]).encode()))
+                    continue
                 if mode == "stalled-reader":
                     received[stream] = 0
                     threading.Timer(stall_seconds, answer_stalled, [stream]).start()
@@ -93,6 +102,10 @@ def serve(connection):
                     held.append(stream)
                 else:
                     send(answer(stream, number))
+            elif kind == DATA and stream in frames_of:
+                frames_of[stream].append("DATA+END_STREAM" if flags & END_STREAM else "DATA")
+                if flags & END_STREAM:
+                    send(frame(HEADERS, END_HEADERS, stream, STATUS_200) + frame(DATA, END_STREAM, stream, " ".join(frames_of[stream]).encode()))
             elif kind == DATA and stream in received:
                 received[stream] += length
             elif kind == RST_STREAM and stream in held:
