@@ -10,10 +10,7 @@ import NIOPosix
 
 enum HTTP2Floor {
     static func serve(on group: any EventLoopGroup, listenPort: Int, upstreamPort: Int) throws -> any Channel {
-        try ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+        try floorServer(group)
             .childChannelInitializer { client in
                 // The upstream connection first; client streams are accepted once it is up.
                 connectUpstream(on: client.eventLoop, port: upstreamPort).flatMap { upstream in

@@ -15,10 +15,7 @@ import NIOPosix
 
 enum HTTP2FrameFloor {
     static func serve(on group: any EventLoopGroup, listenPort: Int, upstreamPort: Int) throws -> any Channel {
-        try ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+        try floorServer(group)
             .childChannelInitializer { client in
                 let relay = NIOLoopBound(FrameRelay(), eventLoop: client.eventLoop)
                 return ClientBootstrap(group: client.eventLoop)
@@ -27,14 +24,14 @@ enum HTTP2FrameFloor {
                         upstream.eventLoop.makeCompletedFuture {
                             try upstream.pipeline.syncOperations.addHandler(OneFlushPerTick())
                             try upstream.pipeline.syncOperations.addHandler(NIOHTTP2Handler(mode: .client))
-                            try upstream.pipeline.syncOperations.addHandler(FrameRelay.UpstreamSide(relay: relay.value))
+                            try upstream.pipeline.syncOperations.addHandler(FrameRelay.Side(relay: relay.value, role: .upstream))
                         }
                     }
                     .connect(host: "127.0.0.1", port: upstreamPort)
                     .flatMapThrowing { upstream in
                         try client.pipeline.syncOperations.addHandler(OneFlushPerTick())
                         try client.pipeline.syncOperations.addHandler(NIOHTTP2Handler(mode: .server))
-                        try client.pipeline.syncOperations.addHandler(FrameRelay.ClientSide(relay: relay.value))
+                        try client.pipeline.syncOperations.addHandler(FrameRelay.Side(relay: relay.value, role: .client))
                         client.closeFuture.whenComplete { _ in upstream.close(promise: nil) }
                         upstream.closeFuture.whenComplete { _ in client.close(promise: nil) }
                     }
@@ -122,25 +119,31 @@ final class FrameRelay {
         if clientNeedsFlush { clientNeedsFlush = false; client?.flush() }
     }
 
-    final class ClientSide: ChannelInboundHandler {
+    /// One side's last handler: frames read go to the relay, which writes them to the other side.
+    final class Side: ChannelInboundHandler {
         typealias InboundIn = HTTP2Frame
+        enum Role { case client, upstream }
         let relay: FrameRelay
+        let role: Role
 
-        init(relay: FrameRelay) { self.relay = relay }
-        func handlerAdded(context: ChannelHandlerContext) { relay.client = context }
-        func handlerRemoved(context: ChannelHandlerContext) { relay.client = nil }
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) { relay.fromClient(unwrapInboundIn(data)) }
-        func channelReadComplete(context: ChannelHandlerContext) { relay.readComplete() }
-    }
+        init(relay: FrameRelay, role: Role) {
+            self.relay = relay
+            self.role = role
+        }
 
-    final class UpstreamSide: ChannelInboundHandler {
-        typealias InboundIn = HTTP2Frame
-        let relay: FrameRelay
+        func handlerAdded(context: ChannelHandlerContext) {
+            if role == .client { relay.client = context } else { relay.upstream = context }
+        }
 
-        init(relay: FrameRelay) { self.relay = relay }
-        func handlerAdded(context: ChannelHandlerContext) { relay.upstream = context }
-        func handlerRemoved(context: ChannelHandlerContext) { relay.upstream = nil }
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) { relay.fromUpstream(unwrapInboundIn(data)) }
+        func handlerRemoved(context: ChannelHandlerContext) {
+            if role == .client { relay.client = nil } else { relay.upstream = nil }
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let frame = unwrapInboundIn(data)
+            if role == .client { relay.fromClient(frame) } else { relay.fromUpstream(frame) }
+        }
+
         func channelReadComplete(context: ChannelHandlerContext) { relay.readComplete() }
     }
 }

@@ -12,6 +12,14 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
+/// The listening side every floor shares: a deep backlog, TCP_NODELAY on accepted connections.
+func floorServer(_ group: any EventLoopGroup) -> ServerBootstrap {
+    ServerBootstrap(group: group)
+        .serverChannelOption(.backlog, value: 1024)
+        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+}
+
 @main
 enum NIOFloor {
     static func main() throws {
@@ -31,10 +39,7 @@ enum NIOFloor {
             try HTTP2FrameFloor.serve(on: group, listenPort: listenPort, upstreamPort: upstreamPort).closeFuture.wait()
             return
         }
-        let server = try ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+        let server = try floorServer(group)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
