@@ -60,9 +60,10 @@ final class UpstreamPool {
 
     /// What ``UpstreamPool/acquire(_:protocol:settings:metrics:forceNew:)`` gives.
     enum Acquired {
-        /// An idle HTTP/1.1 connection: the usual case under load, no future involved.
+        /// An idle HTTP/1.1 connection or a stream on the live HTTP/2 connection: the usual case
+        /// under load, no future involved.
         case ready(any UpstreamStream)
-        /// A new HTTP/1.1 connection, or a stream on the endpoint's HTTP/2 connection, once it is up.
+        /// A new HTTP/1.1 connection, or a stream on a new HTTP/2 connection, once it is up.
         case pending(EventLoopFuture<any UpstreamStream>.Isolated)
     }
 
