@@ -9,10 +9,9 @@ import WeftRegex
 /// swift-http-types. Reads are withheld while the exchange says so, which stops HTTP/2 window
 /// updates and so applies flow control back to the client.
 ///
-/// The response head and the last body part are held until the next write, flush or the end, so
-/// that the end rides on the last frame: a response without a body is one HEADERS frame with
-/// END_STREAM (a gRPC Trailers-Only answer as the protocol defines it), a small one is HEADERS and
-/// one DATA frame with END_STREAM, not a third empty DATA frame.
+/// The response head and the last body part are held (``HTTP2HeldFrames``) until the next write,
+/// flush or the end, so that the end rides on the last frame; a response without a body is one
+/// HEADERS frame with END_STREAM, a gRPC Trailers-Only answer as the protocol defines it.
 final class HTTP2DownstreamHandler: ChannelDuplexHandler, Downstream {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias OutboundIn = HTTP2Frame.FramePayload
@@ -25,10 +24,8 @@ final class HTTP2DownstreamHandler: ChannelDuplexHandler, Downstream {
     private var exchange: Exchange?
     private var requestStarted = false
     private var readGate = ReadGate()
-    /// The final response head, not written yet.
-    private var pendingHead: HPACKHeaders?
-    /// The latest response body part, not written yet.
-    private var pendingBody: ByteBuffer?
+    /// The final response head and latest body part, not written yet.
+    private var held = HTTP2HeldFrames()
     /// A gRPC status carried in a response head that went out before the end: repeated as trailers.
     private var statusInHead: HTTPFields?
 
@@ -124,48 +121,30 @@ final class HTTP2DownstreamHandler: ChannelDuplexHandler, Downstream {
             fields[GRPC.messageField] = response.headerFields[GRPC.messageField]
             statusInHead = fields
         }
-        pendingHead = headers
+        held.head = headers
     }
 
     func writeResponseBody(_ body: ByteBuffer) {
-        writePending()
-        pendingBody = body
+        held.release(write)
+        held.body = body
     }
 
     func flush() {
-        writePending()
+        held.release(write)
         context?.flush()
     }
 
-    /// Writes the held head and body part, the stream staying open.
-    private func writePending() {
-        if let head = pendingHead {
-            pendingHead = nil
-            context?.write(wrapOutboundOut(.headers(.init(headers: head))), promise: nil)
-        }
-        if let body = pendingBody {
-            pendingBody = nil
-            context?.write(wrapOutboundOut(.data(.init(data: .byteBuffer(body)))), promise: nil)
-        }
+    private func write(_ payload: HTTP2Frame.FramePayload) {
+        context?.write(wrapOutboundOut(payload), promise: nil)
     }
 
     func finishResponse(_ trailers: HTTPFields?, for finished: Exchange) {
         if exchange === finished { exchange = nil }
         // A gRPC status in a head that is already out must end the stream in a HEADERS frame, not
-        // an empty DATA frame: repeated as trailers. (A head still held is Trailers-Only below.)
-        if let trailers = trailers ?? (pendingHead == nil ? statusInHead : nil) {
-            writePending()
-            context?.write(wrapOutboundOut(.headers(.init(headers: HTTP2Fields.headers(for: trailers), endStream: true))), promise: nil)
-        } else if let body = pendingBody {
-            pendingBody = nil
-            context?.write(wrapOutboundOut(.data(.init(data: .byteBuffer(body), endStream: true))), promise: nil)
-        } else if let head = pendingHead {
-            // No body: the head ends the stream.
-            pendingHead = nil
-            context?.write(wrapOutboundOut(.headers(.init(headers: head, endStream: true))), promise: nil)
-        } else {
-            context?.write(wrapOutboundOut(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true))), promise: nil)
-        }
+        // an empty DATA frame: repeated as trailers. (A head still held ends the stream itself:
+        // Trailers-Only.)
+        let trailers = trailers ?? (held.isHoldingHead ? nil : statusInHead)
+        held.end(trailers: trailers.map(HTTP2Fields.headers(for:)), write)
         context?.flush()
         if !finished.requestEnded {
             // The answer came before the whole request: tell the client to stop sending. After the

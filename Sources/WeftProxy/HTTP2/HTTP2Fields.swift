@@ -80,23 +80,33 @@ enum HTTP2Fields {
     private static func append(_ name: String, _ value: String, _ indexing: HPACKIndexing, to fields: inout HTTPFields) {
         guard let fieldName = HTTPField.Name(name) else { return }
         var field = HTTPField(name: fieldName, value: value)
-        switch indexing {
-        case .indexable: break
-        case .nonIndexable: field.indexingStrategy = .avoid
-        case .neverIndexed: field.indexingStrategy = .disallow
-        }
+        field.indexingStrategy = .init(indexing)
         fields.append(field)
     }
 
     private static func add(_ fields: HTTPFields, to headers: inout HPACKHeaders) {
         for field in fields {
-            let indexing: HPACKIndexing
-            switch field.indexingStrategy {
-            case .avoid: indexing = .nonIndexable
-            case .disallow: indexing = .neverIndexed
-            default: indexing = .indexable
-            }
-            headers.add(name: field.name.canonicalName, value: field.value, indexing: indexing)
+            headers.add(name: field.name.canonicalName, value: field.value, indexing: .init(field.indexingStrategy))
+        }
+    }
+}
+
+extension HPACKIndexing {
+    init(_ strategy: HTTPField.DynamicTableIndexingStrategy) {
+        switch strategy {
+        case .avoid: self = .nonIndexable
+        case .disallow: self = .neverIndexed
+        default: self = .indexable
+        }
+    }
+}
+
+extension HTTPField.DynamicTableIndexingStrategy {
+    init(_ indexing: HPACKIndexing) {
+        switch indexing {
+        case .indexable: self = .automatic
+        case .nonIndexable: self = .avoid
+        case .neverIndexed: self = .disallow
         }
     }
 }

@@ -84,7 +84,7 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
             self.flushScheduled = false
             let streams = self.headsAtFlush
             self.headsAtFlush.removeAll(keepingCapacity: true)
-            for stream in streams { stream.writePendingHead(endStream: false) }
+            for stream in streams { stream.releaseHead() }
             self.context?.flush()
         }
     }
@@ -109,7 +109,7 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
 /// A receive window kept near its target, topped up once it has fallen to half (NIO's own rule
 /// for its stream channels): few WINDOW_UPDATE frames, and the sender never waits on a window
 /// that is more than half open.
-struct ReceiveWindow {
+enum ReceiveWindow {
     /// The window advertised in SETTINGS (HTTP/2's default; Weft does not change it).
     static let target = 65_535
 
@@ -156,7 +156,8 @@ final class HTTP2UpstreamConnectionHandler: ChannelInboundHandler {
             connection.isGoingAway = true
             for (id, stream) in connection.streams where id > lastStreamID { stream.remoteEnded = true }
             connection.closeIfDone()
-        case .headers, .data, .rstStream:
+        case .headers, .data:
+            // (A RST_STREAM needs nothing here: NIO's StreamClosedEvent follows with its code.)
             guard let stream = connection.streams[frame.streamID] else { return }
             if !stream.isReading {
                 stream.isReading = true
@@ -243,9 +244,8 @@ final class HTTP2UpstreamStream: UpstreamStream {
     /// The server ended its side (END_STREAM or a reset): no more window to return.
     fileprivate var remoteEnded = false
     /// The request head, held until we know whether a body follows.
-    private var pendingHead: HPACKHeaders?
+    private var held = HTTP2HeldFrames()
     private var receivedFinalHead = false
-    private var resetReason: NIOHTTP2.HTTP2ErrorCode?
     private var readsPaused = false
     /// The stream's receive window as NIO last reported it.
     private var receiveWindow = ReceiveWindow.target
@@ -263,11 +263,11 @@ final class HTTP2UpstreamStream: UpstreamStream {
     // MARK: Request
 
     func writeHead(_ request: HTTPRequest, framing: HTTP1Framing) {
-        pendingHead = HTTP2Fields.headers(for: request)
+        held.head = HTTP2Fields.headers(for: request)
     }
 
     func writeBody(_ body: ByteBuffer) {
-        writePendingHead(endStream: false)
+        releaseHead()
         let size = body.readableBytes
         unsentBodyBytes += size
         let written = connection.channel.eventLoop.makePromise(of: Void.self)
@@ -276,26 +276,18 @@ final class HTTP2UpstreamStream: UpstreamStream {
     }
 
     func writeEnd(_ trailers: HTTPFields?) {
-        if let trailers {
-            writePendingHead(endStream: false)
-            connection.write(.headers(.init(headers: HTTP2Fields.headers(for: trailers), endStream: true)), for: self)
-        } else if pendingHead != nil {
-            writePendingHead(endStream: true)
-        } else {
-            connection.write(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true)), for: self)
-        }
+        held.end(trailers: trailers.map(HTTP2Fields.headers(for:))) { connection.write($0, for: self) }
     }
 
     func flush() {
         // A head still held waits for the flush at the end of the tick: the exchange flushes as
         // soon as it has a stream, and a request without a body ends in the same tick.
-        connection.flush(waitingHead: pendingHead == nil ? nil : self)
+        connection.flush(waitingHead: held.isHoldingHead ? self : nil)
     }
 
-    fileprivate func writePendingHead(endStream: Bool) {
-        guard let head = pendingHead else { return }
-        pendingHead = nil
-        connection.write(.headers(.init(headers: head, endStream: endStream)), for: self)
+    /// Writes the held head, if any: the request's body is still to come.
+    fileprivate func releaseHead() {
+        held.release { connection.write($0, for: self) }
     }
 
     private func bodyBytesWritten(_ size: Int) {
@@ -318,7 +310,7 @@ final class HTTP2UpstreamStream: UpstreamStream {
 
     func cancel() {
         delegate = nil
-        pendingHead = nil
+        held = HTTP2HeldFrames()
         reset()
     }
 
@@ -365,9 +357,6 @@ final class HTTP2UpstreamStream: UpstreamStream {
                 self.delegate = nil
                 delegate.upstreamResponseEnd(nil)
             }
-        case .rstStream(let code):
-            remoteEnded = true
-            resetReason = code
         default:
             break
         }
@@ -404,16 +393,15 @@ final class HTTP2UpstreamStream: UpstreamStream {
     /// error, and the exchange's retry must find this connection already going away.
     fileprivate func closed(reason: NIOHTTP2.HTTP2ErrorCode?) {
         remoteEnded = true
-        if let reason { resetReason = reason }
         guard delegate != nil else { return }
-        connection.channel.eventLoop.assumeIsolated().execute { self.connectionClosed() }
+        connection.channel.eventLoop.assumeIsolated().execute { self.connectionClosed(reset: reason) }
     }
 
-    /// The stream ended with the connection, or without its response.
-    fileprivate func connectionClosed() {
+    /// The stream ended with the connection, or (`reset`) was reset, before its response ended.
+    fileprivate func connectionClosed(reset: NIOHTTP2.HTTP2ErrorCode? = nil) {
         remoteEnded = true
-        if let resetReason {
-            fail(.reset("\(resetReason)"))
+        if let reset {
+            fail(.reset("\(reset)"))
         } else if !connection.handshakeDone {
             fail(.error(HTTP2UpstreamError.noHTTP2))
         } else {

@@ -15,8 +15,9 @@ enum ConnectionPipelines {
         try sync.addHandler(HTTP1DownstreamHandler(listener: listener))
     }
 
-    /// HTTP/2 (h2c prior knowledge): one child channel, one handler, one exchange, per stream. NIO's connection
-    /// manager answers a drain with GOAWAY and closes once the streams in flight are done.
+    /// HTTP/2 (h2c prior knowledge): one child channel, one handler, one exchange, per stream.
+    /// NIO's connection manager answers a drain with GOAWAY and closes once the streams in flight
+    /// are done.
     static func addHTTP2(to channel: any Channel, listener: ListenerContext) throws {
         let sync = channel.pipeline.syncOperations
         let gracePeriod = listener.store.current.config.shutdownGracePeriod.timeAmount
