@@ -251,6 +251,28 @@ extension Integration {
             #expect(next.stdout == "connection 2 200", "\(next.stdout) \(next.stderr)")
         }
 
+        @Test func anUpstreamGoingAwayIsClosedOnceItsStreamsAreDoneAndTheNextRequestGetsANewOne() async throws {
+            // The server sends GOAWAY after each answer and keeps the connection open, as servers do
+            // for the streams in flight: the client is to close it once it has no streams left.
+            let (upstream, port) = try await startPythonFixture("h2_upstream.py", ["goaway"])
+            defer { upstream.stop() }
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(port)"))
+            let first = try await curl(["--http2-prior-knowledge", "--max-time", "5", "-s", "http://\(proxy.inbound)/"])
+            #expect(first.stdout == "connection 1, 0 closed by the client", "\(first.stdout) \(first.stderr)")
+            try await Task.sleep(for: .milliseconds(200))
+            let second = try await curl(["--http2-prior-knowledge", "--max-time", "5", "-s", "http://\(proxy.inbound)/"])
+            #expect(second.stdout == "connection 2, 1 closed by the client", "\(second.stdout) \(second.stderr)")
+        }
+
+        @Test func aStreamTheUpstreamResetsIsA502ThatSaysSo() async throws {
+            let (upstream, port) = try await startPythonFixture("h2_upstream.py", ["reset"])
+            defer { upstream.stop() }
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(port)"))
+            let answer = try await curl(["--http2-prior-knowledge", "--max-time", "5", "-s", "-i", "http://\(proxy.inbound)/"])
+            #expect(answer.stdout.hasPrefix("HTTP/2 502"), "\(answer.stdout) \(answer.stderr)")
+            #expect(answer.stdout.contains("reset the stream") && answer.stdout.lowercased().contains("internal"), "\(answer.stdout)")
+        }
+
         @Test func anUploadToAnHTTP2UpstreamThatStopsReadingIsHeldBackNotBuffered() async throws {
             // The upstream never returns flow-control window: it takes 65 535 bytes of the body, then
             // answers 3 s later. The proxy must stop reading the client meanwhile (HTTP/2 back-pressure

@@ -7,6 +7,11 @@
   h2_upstream.py protocol-error   answers the first request with a DATA frame on a stream the
                                   client never opened (a connection error), and sends nothing else
                                   on that connection
+  h2_upstream.py goaway          answers the first request on each connection, then sends GOAWAY
+                                  (NO_ERROR) naming it and keeps the connection open; later
+                                  answers say how many connections the client has closed:
+                                  "connection <k>, <n> closed by the client"
+  h2_upstream.py reset           answers every request with RST_STREAM (INTERNAL_ERROR)
   h2_upstream.py echo-frames      answers each request once it has ended with the frames it came
                                   in, e.g. "HEADERS+END_STREAM" or "HEADERS DATA DATA+END_STREAM"
   h2_upstream.py stalled-reader S never returns flow-control window, so a client can send one
@@ -23,7 +28,7 @@ import sys
 import threading
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-DATA, HEADERS, RST_STREAM, SETTINGS, PING = 0, 1, 3, 4, 6
+DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY = 0, 1, 3, 4, 6, 7
 END_STREAM, END_HEADERS, ACK = 0x1, 0x4, 0x1
 STATUS_200 = b"\x88"  # HPACK: indexed :status 200
 
@@ -31,7 +36,7 @@ mode = sys.argv[1]
 held_total = int(sys.argv[2]) if mode == "late-answers" else 0
 stall_seconds = float(sys.argv[2]) if mode == "stalled-reader" else 0
 lock = threading.Lock()
-state = {"connections": 0, "requests": 0}
+state = {"connections": 0, "requests": 0, "closed_by_client": 0}
 
 
 def frame(kind, flags, stream, payload=b""):
@@ -85,6 +90,16 @@ def serve(connection):
                     request = state["requests"]
                 if broken:
                     continue
+                if mode == "reset":
+                    send(frame(RST_STREAM, 0, stream, struct.pack(">I", 2)))
+                    continue
+                if mode == "goaway":
+                    with lock:
+                        closed = state["closed_by_client"]
+                    body = f"connection {number}, {closed} closed by the client".encode()
+                    send(frame(HEADERS, END_HEADERS, stream, STATUS_200) + frame(DATA, END_STREAM, stream, body)
+                         + frame(GOAWAY, 0, 0, struct.pack(">II", stream, 0)))
+                    continue
                 if mode == "echo-frames":
                     frames_of[stream] = ["HEADERS"]
                     if flags & END_STREAM:
@@ -114,6 +129,8 @@ def serve(connection):
                 held.clear()
         data = connection.recv(65536)
         if not data:
+            with lock:
+                state["closed_by_client"] += 1
             return
         buffer += data
 
