@@ -273,6 +273,22 @@ extension Integration {
             #expect(answer.stdout.contains("reset the stream") && answer.stdout.lowercased().contains("internal"), "\(answer.stdout)")
         }
 
+        @Test func anUpstreamCutOffMidAnswerResetsTheClientStreamAndKeepsTheConnection() async throws {
+            // The upstream sends a head and part of a body, then goes away: the client gets what was
+            // sent (a gRPC stream's messages before a failure count), then learns the answer is
+            // incomplete (RST_STREAM CANCEL on its stream), and only that stream ends. The close may
+            // arrive in the same read as the DATA frame; a first cut dropped the held DATA then.
+            let (upstream, port) = try await startPythonFixture("h2_upstream.py", ["cut-off"])
+            defer { upstream.stop() }
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(port)"))
+            let frames = try await run(Paths.pythonExecutable(), [Paths.fixtures.appendingPathComponent("h2_abuse.py").path,
+                                                                  proxy.inbound, "stalled-reader", "/"])
+            let lines = frames.stdout.split(separator: "\n").map(String.init)
+            #expect(lines.filter { $0.hasSuffix("stream=1") || $0.hasPrefix("RST_STREAM") } == ["HEADERS stream=1", "DATA stream=1", "RST_STREAM stream=1 code=8"],
+                    "\(frames.stdout) \(frames.stderr)")
+            #expect(lines.last == "TIMEOUT" && !frames.stdout.contains("GOAWAY"), "\(frames.stdout)")
+        }
+
         @Test func anUploadToAnHTTP2UpstreamThatStopsReadingIsHeldBackNotBuffered() async throws {
             // The upstream never returns flow-control window: it takes 65 535 bytes of the body, then
             // answers 3 s later. The proxy must stop reading the client meanwhile (HTTP/2 back-pressure
@@ -289,6 +305,20 @@ extension Integration {
             #expect(upload.stdout == "received 65535", "\(upload.stdout) \(upload.stderr)")
             let peakKiB = try proxy.peakRSSKiB()
             #expect(peakKiB < 64 * 1024, "peak RSS \(peakKiB) KiB while a client offered 128 MB the upstream would not take")
+        }
+
+        @Test func aClientThatGrantsNoFlowControlWindowDoesNotMakeTheProxyBuffer() async throws {
+            // The client reads every byte the proxy sends but never returns window: the proxy may send
+            // it 65 535 bytes of the 120 MB answer and must hold the upstream back, not read the rest
+            // into memory (TCP back-pressure never starts: the socket to the client stays empty).
+            let size = 120 * 1024 * 1024
+            let server = try await NGHTTPServer.start(files: ["big": size])
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(server.port)"))
+            let frames = try await run(Paths.pythonExecutable(), [Paths.fixtures.appendingPathComponent("h2_abuse.py").path,
+                                                                  proxy.inbound, "stalled-reader", "/big"])
+            #expect(frames.stdout.contains("HEADERS stream=1") && frames.stdout.hasSuffix("TIMEOUT\n"), "\(frames.stdout) \(frames.stderr)")
+            let peakKiB = try proxy.peakRSSKiB()
+            #expect(peakKiB < 64 * 1024, "peak RSS \(peakKiB) KiB for a 120 MB response to a client that grants no window")
         }
 
         @Test func aSlowHTTP2ReaderDoesNotMakeTheProxyBuffer() async throws {

@@ -15,9 +15,10 @@ enum ConnectionPipelines {
         try sync.addHandler(HTTP1DownstreamHandler(listener: listener))
     }
 
-    /// HTTP/2 (h2c prior knowledge): one child channel, one handler, one exchange, per stream.
-    /// NIO's connection manager answers a drain with GOAWAY and closes once the streams in flight
-    /// are done.
+    /// HTTP/2 (h2c prior knowledge): NIO's HTTP/2 handler runs the protocol, NIO's connection
+    /// manager closes idle connections and answers a drain with GOAWAY (closing once the streams
+    /// in flight are done), and one handler routes frames to the connection's streams, one
+    /// exchange per stream.
     static func addHTTP2(to channel: any Channel, listener: ListenerContext) throws {
         let sync = channel.pipeline.syncOperations
         let gracePeriod = listener.store.current.config.shutdownGracePeriod.timeAmount
@@ -26,16 +27,9 @@ enum ConnectionPipelines {
             configuration: .init(maxIdleTime: listener.store.current.config.downstream.idleTimeout.timeAmount,
                                  maxAge: nil, maxGraceTime: gracePeriod, keepalive: nil))
         try sync.addHandler(FlushCoalescingHandler())
-        let scratch = NIOLoopBound(MatchScratch(), eventLoop: channel.eventLoop)
-        _ = try sync.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: HTTP2ConnectionSettings.connection, streamConfiguration: .init(),
-            streamDelegate: manager.http2StreamDelegate
-        ) { stream in
-            stream.eventLoop.makeCompletedFuture {
-                try stream.pipeline.syncOperations.addHandler(HTTP2DownstreamHandler(listener: listener, scratch: scratch.value))
-            }
-        }
+        try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: HTTP2ConnectionSettings.connection))
         try sync.addHandler(manager)
+        try sync.addHandler(HTTP2DownstreamConnectionHandler(listener: listener))
         try sync.addHandler(CloseOnHalfClosure())
         // The manager starts its idle timer on channelActive, which this connection saw before
         // detection handed it over: without it, a connection that never opens a stream never idles out.

@@ -5,6 +5,9 @@
   h2_abuse.py HOST:PORT frame-size     a PING frame whose length is 7 (must be 8)
   h2_abuse.py HOST:PORT closed-stream  a request on stream 1, then HEADERS again on stream 1
   h2_abuse.py HOST:PORT idle           preface and SETTINGS, then nothing but PING acks
+  h2_abuse.py HOST:PORT stalled-reader PATH
+                                       GET PATH, then reads everything and never returns
+                                       flow-control window (the peer may send 65 535 bytes)
 
 Prints one line per frame received: "<TYPE> stream=<id> code=<error code>" (code for GOAWAY and
 RST_STREAM), then CLOSED when the peer closed, or TIMEOUT after 3 s of silence.
@@ -21,13 +24,13 @@ def frame(kind, flags, stream, payload):
     return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
 
 
-def request_headers(authority):
-    # HPACK: :method GET (0x82), :scheme http (0x86), :path / (0x84), :authority literal (0x41).
-    value = authority.encode()
-    return b"\x82\x86\x84\x41" + bytes([len(value)]) + value
+def request_headers(authority, path="/"):
+    # HPACK: :method GET (0x82), :scheme http (0x86), :path literal (0x44), :authority literal (0x41).
+    value, path = authority.encode(), path.encode()
+    return b"\x82\x86\x44" + bytes([len(path)]) + path + b"\x41" + bytes([len(value)]) + value
 
 
-def main(target, case):
+def main(target, case, path="/"):
     host, port = target.rsplit(":", 1)
     connection = socket.create_connection((host, int(port)), timeout=3)
     settings = frame(4, 0, 0, b"")
@@ -40,6 +43,8 @@ def main(target, case):
         connection.sendall(PREFACE + settings + headers + headers)
     elif case == "idle":
         connection.sendall(PREFACE + settings)
+    elif case == "stalled-reader":
+        connection.sendall(PREFACE + settings + frame(1, 0x5, 1, request_headers(target, path)))
     else:
         raise SystemExit(f"unknown case {case}")
     buffer = b""
@@ -73,4 +78,4 @@ def main(target, case):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:])

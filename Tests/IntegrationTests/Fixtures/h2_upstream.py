@@ -12,6 +12,8 @@
                                   answers say how many connections the client has closed:
                                   "connection <k>, <n> closed by the client"
   h2_upstream.py reset           answers every request with RST_STREAM (INTERNAL_ERROR)
+  h2_upstream.py cut-off         answers the first request on each connection with a head and part
+                                  of a body, then closes the connection
   h2_upstream.py echo-frames      answers each request once it has ended with the frames it came
                                   in, e.g. "HEADERS+END_STREAM" or "HEADERS DATA DATA+END_STREAM"
   h2_upstream.py stalled-reader S never returns flow-control window, so a client can send one
@@ -93,6 +95,9 @@ def serve(connection):
                 if mode == "reset":
                     send(frame(RST_STREAM, 0, stream, struct.pack(">I", 2)))
                     continue
+                if mode == "cut-off":
+                    send(frame(HEADERS, END_HEADERS, stream, STATUS_200) + frame(DATA, 0, stream, b"partial"))
+                    return
                 if mode == "goaway":
                     with lock:
                         closed = state["closed_by_client"]

@@ -1,0 +1,335 @@
+import HTTPTypes
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import WeftRegex
+
+/// The last handler of a client HTTP/2 connection (h2c, gRPC included): routes the frames NIO's
+/// handler decoded to their streams, one ``HTTP2DownstreamStream`` and one ``Exchange`` each,
+/// returns the connection's receive window, and flushes once per event loop tick.
+///
+/// Streams live here rather than in NIO stream channels: a child channel per request (pipeline,
+/// activation, close) costs more than the rest of the proxy's HTTP/2 work (the README's
+/// performance section measures it). NIO's handler still runs the protocol: state machines, HPACK,
+/// SETTINGS and PING, send-side flow control, the concurrency limit. NIO's connection manager,
+/// ahead of this handler, closes idle connections and answers a drain with GOAWAY, from the
+/// stream events NIO's handler sends.
+final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
+
+    let listener: ListenerContext
+    /// The connection's: its exchanges run one at a time on its event loop.
+    let scratch = MatchScratch()
+    fileprivate private(set) var remoteAddress: SocketAddress?
+    private var context: ChannelHandlerContext?
+    /// Streams the client opened that NIO has not closed yet, by ID.
+    private var streams: [HTTP2StreamID: HTTP2DownstreamStream] = [:]
+    /// Streams that received frames in the read in progress: told when it completes.
+    private var readers: [HTTP2DownstreamStream] = []
+    private var flushScheduled = false
+    /// Streams to reset once what they wrote is flushed: answered before their request ended, or aborted.
+    private var resetsAfterFlush: [(stream: HTTP2DownstreamStream, code: NIOHTTP2.HTTP2ErrorCode)] = []
+
+    init(listener: ListenerContext) {
+        self.listener = listener
+    }
+
+    fileprivate var isWritable: Bool { context?.channel.isWritable ?? false }
+    fileprivate var eventLoop: (any EventLoop)? { context?.eventLoop }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        remoteAddress = context.channel.remoteAddress
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        let stream: HTTP2DownstreamStream
+        switch frame.payload {
+        case .headers:
+            if let known = streams[frame.streamID] {
+                stream = known
+            } else {
+                // NIO's state machine admitted it: a new stream.
+                stream = HTTP2DownstreamStream(id: frame.streamID, connection: self)
+                streams[frame.streamID] = stream
+            }
+        case .data:
+            guard let known = streams[frame.streamID] else { return }
+            stream = known
+        default:
+            // A RST_STREAM needs nothing here: NIO's StreamClosedEvent follows with its code.
+            // Connection frames (GOAWAY, PING, SETTINGS) are NIO's and its connection manager's.
+            return
+        }
+        if !stream.isReading {
+            stream.isReading = true
+            readers.append(stream)
+        }
+        stream.receive(frame.payload)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        let readers = self.readers
+        self.readers.removeAll(keepingCapacity: true)
+        for stream in readers {
+            stream.isReading = false
+            stream.readComplete()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let updated = event as? NIOHTTP2WindowUpdatedEvent, let size = updated.inboundWindowSize {
+            if updated.streamID == .rootStream {
+                // DATA on every stream, including ones reset and dropped, draws on it: return it all.
+                if let increment = ReceiveWindow.increment(for: size) {
+                    write(.windowUpdate(windowSizeIncrement: increment), on: .rootStream)
+                    flush()
+                }
+            } else {
+                streams[updated.streamID]?.receiveWindowChanged(to: size)
+            }
+        } else if let closed = event as? StreamClosedEvent, let stream = streams.removeValue(forKey: closed.streamID) {
+            stream.closed(reset: closed.reason)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let streams = self.streams.values
+        self.streams.removeAll()
+        for stream in streams { stream.closed(reset: nil) }
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            for stream in streams.values { stream.becameWritable() }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    fileprivate func write(_ payload: HTTP2Frame.FramePayload, on id: HTTP2StreamID, promise: EventLoopPromise<Void>? = nil) {
+        guard let context else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: payload)), promise: promise)
+    }
+
+    /// One flush through NIO's HTTP/2 handler per event loop tick, however many streams asked:
+    /// each flush walks NIO's outbound buffers. A stream named in `reset` is reset after the
+    /// flush: NIO holds DATA frames until a flush, and a reset drops what the stream still holds.
+    fileprivate func flush(reset: (stream: HTTP2DownstreamStream, code: NIOHTTP2.HTTP2ErrorCode)? = nil) {
+        if let reset { resetsAfterFlush.append(reset) }
+        guard !flushScheduled, let context else { return }
+        flushScheduled = true
+        context.eventLoop.assumeIsolated().execute {
+            self.flushScheduled = false
+            self.context?.flush()
+            guard !self.resetsAfterFlush.isEmpty else { return }
+            let resets = self.resetsAfterFlush
+            self.resetsAfterFlush.removeAll(keepingCapacity: true)
+            for (stream, code) in resets { stream.reset(code) }
+            self.context?.flush()
+        }
+    }
+}
+
+/// One client HTTP/2 stream, the client side of one ``Exchange``. It converts each head once
+/// between HPACK and swift-http-types.
+///
+/// The response head and the last body part are held (``HTTP2HeldFrames``) until the next write,
+/// flush or the end, so that the end rides on the last frame; a response without a body is one
+/// HEADERS frame with END_STREAM, a gRPC Trailers-Only answer as the protocol defines it.
+///
+/// Back-pressure both ways: while the exchange holds client reads (filters or the upstream
+/// pending, the upstream not writable) the stream's receive window is not returned, so the client
+/// stops after one window; response bytes handed to NIO and not yet on the wire (NIO holds DATA
+/// the client's window does not admit) make the stream unwritable above a watermark.
+final class HTTP2DownstreamStream: Downstream {
+    let id: HTTP2StreamID
+    private let connection: HTTP2DownstreamConnectionHandler
+    fileprivate var isReading = false
+    private var exchange: Exchange?
+    private var requestStarted = false
+    /// NIO closed the stream (or this side reset it): nothing more may be written on it.
+    private var isClosed = false
+    /// The client ended its side: no more window to return.
+    private var remoteEnded = false
+    /// The final response head and latest body part, not written yet.
+    private var held = HTTP2HeldFrames()
+    /// A gRPC status carried in a response head that went out before the end: repeated as trailers.
+    private var statusInHead: HTTPFields?
+    /// The stream's receive window as NIO last reported it.
+    private var receiveWindow = ReceiveWindow.target
+    /// Response body bytes written to NIO and not yet written to the socket.
+    private var unsentBodyBytes = 0
+    private static let unsentBodyLimit = 64 * 1024
+
+    fileprivate init(id: HTTP2StreamID, connection: HTTP2DownstreamConnectionHandler) {
+        self.id = id
+        self.connection = connection
+    }
+
+    var listener: ListenerContext { connection.listener }
+    var scratch: MatchScratch { connection.scratch }
+    var remoteAddress: SocketAddress? { connection.remoteAddress }
+    var isWritable: Bool { unsentBodyBytes < Self.unsentBodyLimit && connection.isWritable }
+
+    // MARK: Request
+
+    fileprivate func receive(_ payload: HTTP2Frame.FramePayload) {
+        switch payload {
+        case .headers(let headers) where !requestStarted:
+            requestStarted = true
+            if headers.endStream { remoteEnded = true }
+            guard let request = HTTP2Fields.request(from: headers.headers), let eventLoop = connection.eventLoop else {
+                // NIO validated the block; what is left is a method or pseudo-header we cannot name.
+                reset(.protocolError)
+                return
+            }
+            let exchange = Exchange(downstream: self, request: request, framing: .none, protocolVersion: .http2,
+                                    eventLoop: eventLoop)
+            self.exchange = exchange
+            exchange.start()
+            if headers.endStream { self.exchange?.requestEnd(nil) }
+        case .headers(let trailers):
+            remoteEnded = true
+            exchange?.requestEnd(HTTP2Fields.fields(from: trailers.headers))
+        case .data(let data):
+            if data.endStream { remoteEnded = true }
+            if case .byteBuffer(let body) = data.data, body.readableBytes > 0 {
+                exchange?.requestBody(body)
+            }
+            if data.endStream { exchange?.requestEnd(nil) }
+        default:
+            break
+        }
+    }
+
+    fileprivate func readComplete() {
+        exchange?.flushUpstream()
+    }
+
+    fileprivate func receiveWindowChanged(to size: Int) {
+        receiveWindow = size
+        returnReceiveWindowIfDue()
+    }
+
+    func resumeReadsIfPossible() {
+        returnReceiveWindowIfDue()
+    }
+
+    /// Tops the receive window up unless the exchange holds reads back. Never for a stream NIO has
+    /// closed: a WINDOW_UPDATE on a closed stream is a connection error.
+    private func returnReceiveWindowIfDue() {
+        guard exchange?.holdsClientReads != true, !remoteEnded, !isClosed,
+              let increment = ReceiveWindow.increment(for: receiveWindow) else { return }
+        receiveWindow += increment
+        connection.write(.windowUpdate(windowSizeIncrement: increment), on: id)
+        connection.flush()
+    }
+
+    // MARK: Response
+
+    func writeResponseHead(_ response: HTTPResponse, for exchange: Exchange) {
+        // HTTP/2 has no 101; other informational heads pass as their own HEADERS frame.
+        guard response.status != .switchingProtocols else { return }
+        let headers = HTTP2Fields.headers(for: response)
+        if response.status.kind == .informational {
+            write(.headers(.init(headers: headers)))
+            return
+        }
+        if let status = response.headerFields.firstValue(GRPC.statusField) {
+            var fields = HTTPFields()
+            fields[GRPC.statusField] = status
+            fields[GRPC.messageField] = response.headerFields[GRPC.messageField]
+            statusInHead = fields
+        }
+        held.head = headers
+    }
+
+    func writeResponseBody(_ body: ByteBuffer) {
+        held.release(write)
+        held.body = body
+    }
+
+    func flush() {
+        held.release(write)
+        connection.flush()
+    }
+
+    /// Writes a frame of the response. A DATA frame that leaves the stream open counts as unsent
+    /// until NIO has written it to the socket.
+    private func write(_ payload: HTTP2Frame.FramePayload) {
+        guard !isClosed else { return }
+        guard case .data(let data) = payload, !data.endStream, let eventLoop = connection.eventLoop else {
+            connection.write(payload, on: id)
+            return
+        }
+        let size = data.data.readableBytes
+        unsentBodyBytes += size
+        let written = eventLoop.makePromise(of: Void.self)
+        written.futureResult.assumeIsolated().whenComplete { _ in self.bodyBytesWritten(size) }
+        connection.write(payload, on: id, promise: written)
+    }
+
+    private func bodyBytesWritten(_ size: Int) {
+        let wasWritable = isWritable
+        unsentBodyBytes -= size
+        if !wasWritable && isWritable { exchange?.clientBecameWritable() }
+    }
+
+    fileprivate func becameWritable() {
+        if isWritable { exchange?.clientBecameWritable() }
+    }
+
+    func finishResponse(_ trailers: HTTPFields?, for finished: Exchange) {
+        if exchange === finished { exchange = nil }
+        // A gRPC status in a head that is already out must end the stream in a HEADERS frame, not
+        // an empty DATA frame: repeated as trailers. (A head still held ends the stream itself:
+        // Trailers-Only.)
+        let trailers = trailers ?? (held.isHoldingHead ? nil : statusInHead)
+        held.end(trailers: trailers.map(HTTP2Fields.headers(for:)), write)
+        // An answer before the whole request: once it is out, tell the client to stop sending.
+        connection.flush(reset: finished.requestEnded || remoteEnded ? nil : (self, .noError))
+    }
+
+    /// What the response has so far goes out (a gRPC stream's messages before the failure count),
+    /// then RST_STREAM (CANCEL) tells the client it is incomplete.
+    func abort(for finished: Exchange) {
+        if exchange === finished { exchange = nil }
+        held.release(write)
+        connection.flush(reset: (self, .cancel))
+    }
+
+    func switchProtocols(to upstream: HTTP1UpstreamConnection) {
+        // HTTP/2 has no upgrades: the exchange never asks.
+        upstream.cancel()
+        exchange = nil
+        connection.flush(reset: (self, .cancel))
+    }
+
+    /// RST_STREAM, unless the stream is closed already.
+    fileprivate func reset(_ code: NIOHTTP2.HTTP2ErrorCode) {
+        guard !isClosed else { return }
+        isClosed = true
+        connection.write(.rstStream(code), on: id)
+    }
+
+    /// NIO closed the stream (`reset` names the code of a reset, by either side), or the
+    /// connection went away. An exchange still running is aborted.
+    fileprivate func closed(reset: NIOHTTP2.HTTP2ErrorCode?) {
+        isClosed = true
+        guard let exchange else { return }
+        self.exchange = nil
+        exchange.abort(reset.map { "client stream reset (\($0))" } ?? "client closed the connection")
+    }
+}
