@@ -26,11 +26,12 @@ enum ConnectionPipelines {
             eventLoop: channel.eventLoop,
             configuration: .init(maxIdleTime: listener.store.current.config.downstream.idleTimeout.timeAmount,
                                  maxAge: nil, maxGraceTime: gracePeriod, keepalive: nil))
+        // Ahead of the HTTP/2 handler: it sees the socket's events only, not every HTTP/2 one.
+        try sync.addHandler(CloseOnHalfClosure())
         try sync.addHandler(FlushCoalescingHandler())
         try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: HTTP2ConnectionSettings.connection))
         try sync.addHandler(manager)
         try sync.addHandler(HTTP2DownstreamConnectionHandler(listener: listener))
-        try sync.addHandler(CloseOnHalfClosure())
         // The manager starts its idle timer on channelActive, which this connection saw before
         // detection handed it over: without it, a connection that never opens a stream never idles out.
         if channel.isActive {
