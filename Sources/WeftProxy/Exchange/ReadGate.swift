@@ -1,6 +1,7 @@
 /// Backpressure for one channel: withholds `read()` while the other side cannot take more, and
 /// says when to issue the withheld read. It never calls `read()` itself: a read can re-enter the
-/// handler synchronously (HTTP/2 stream channels do), so the caller reads after the gate's update.
+/// handler synchronously (NIO's HTTP/2 stream channels do, for one), so the caller reads after the
+/// gate's update.
 struct ReadGate {
     private var withheld = false
 
