@@ -23,10 +23,8 @@ final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
     let scratch = MatchScratch()
     fileprivate private(set) var remoteAddress: SocketAddress?
     private var context: ChannelHandlerContext?
-    /// Streams the client opened that NIO has not closed yet, by ID.
-    private var streams: [HTTP2StreamID: HTTP2DownstreamStream] = [:]
-    /// Streams that received frames in the read in progress: told when it completes.
-    private var readers: [HTTP2DownstreamStream] = []
+    /// Streams the client opened that NIO has not closed yet.
+    private var streams = HTTP2StreamTable<HTTP2DownstreamStream>()
     private var flushScheduled = false
     /// Streams to reset once what they wrote is flushed: answered before their request ended, or aborted.
     private var resetsAfterFlush: [(stream: HTTP2DownstreamStream, code: NIOHTTP2.HTTP2ErrorCode)] = []
@@ -67,50 +65,38 @@ final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
             // Connection frames (GOAWAY, PING, SETTINGS) are NIO's and its connection manager's.
             return
         }
-        if !stream.isReading {
-            stream.isReading = true
-            readers.append(stream)
-        }
+        streams.noteRead(stream)
         stream.receive(frame.payload)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        let readers = self.readers
-        self.readers.removeAll(keepingCapacity: true)
-        for stream in readers {
-            stream.isReading = false
-            stream.readComplete()
-        }
+        for stream in streams.takeReaders() { stream.readComplete() }
         context.fireChannelReadComplete()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let updated = event as? NIOHTTP2WindowUpdatedEvent, let size = updated.inboundWindowSize {
-            if updated.streamID == .rootStream {
-                // DATA on every stream, including ones reset and dropped, draws on it: return it all.
-                if let increment = ReceiveWindow.increment(for: size) {
-                    write(.windowUpdate(windowSizeIncrement: increment), on: .rootStream)
-                    flush()
-                }
-            } else {
-                streams[updated.streamID]?.receiveWindowChanged(to: size)
-            }
-        } else if let closed = event as? StreamClosedEvent, let stream = streams.removeValue(forKey: closed.streamID) {
-            stream.closed(reset: closed.reason)
+        switch streams.resolve(event) {
+        case .connectionWindowDue(let increment):
+            write(.windowUpdate(windowSizeIncrement: increment), on: .rootStream)
+            flush()
+        case .receiveWindow(let stream, let size):
+            stream.receiveWindowChanged(to: size)
+        case .closed(let stream, let reset):
+            stream.closed(reset: reset)
+        case .none:
+            break
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        let streams = self.streams.values
-        self.streams.removeAll()
-        for stream in streams { stream.closed(reset: nil) }
+        for stream in streams.removeAll() { stream.closed(reset: nil) }
         context.fireChannelInactive()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
-            for stream in streams.values { stream.becameWritable() }
+            for stream in streams.byID.values { stream.becameWritable() }
         }
         context.fireChannelWritabilityChanged()
     }
@@ -153,10 +139,10 @@ final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
 /// pending, the upstream not writable) the stream's receive window is not returned, so the client
 /// stops after one window; response bytes handed to NIO and not yet on the wire (NIO holds DATA
 /// the client's window does not admit) make the stream unwritable above a watermark.
-final class HTTP2DownstreamStream: Downstream {
+final class HTTP2DownstreamStream: Downstream, HTTP2TableStream {
     let id: HTTP2StreamID
     private let connection: HTTP2DownstreamConnectionHandler
-    fileprivate var isReading = false
+    var isReading = false
     private var exchange: Exchange?
     private var requestStarted = false
     /// NIO closed the stream (or this side reset it): nothing more may be written on it.

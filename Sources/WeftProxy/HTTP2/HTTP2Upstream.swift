@@ -21,10 +21,8 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
     var handshakeDone = false
     /// The connection handler's context while it is in the pipeline.
     fileprivate var context: ChannelHandlerContext?
-    /// Streams that have sent their HEADERS and are not closed yet, by ID.
-    fileprivate var streams: [HTTP2StreamID: HTTP2UpstreamStream] = [:]
-    /// Streams that received frames in the read in progress: told when it completes.
-    fileprivate var readers: [HTTP2UpstreamStream] = []
+    /// Streams that have sent their HEADERS and are not closed yet.
+    fileprivate var streams = HTTP2StreamTable<HTTP2UpstreamStream>()
     private var flushScheduled = false
     /// Streams whose head was flushed before their request's end was known.
     private var headsAtFlush: [HTTP2UpstreamStream] = []
@@ -106,19 +104,6 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
     }
 }
 
-/// A receive window kept near its target, topped up once it has fallen to half (NIO's own rule
-/// for its stream channels): few WINDOW_UPDATE frames, and the sender never waits on a window
-/// that is more than half open.
-enum ReceiveWindow {
-    /// The window advertised in SETTINGS (HTTP/2's default; Weft does not change it).
-    static let target = 65_535
-
-    /// The increment to announce when the window is `size`, if it is time to.
-    static func increment(for size: Int) -> Int? {
-        size <= target / 2 ? target - size : nil
-    }
-}
-
 /// The last handler of an upstream HTTP/2 connection: routes the frames NIO's handler decoded to
 /// their streams, returns the connection's receive window, watches SETTINGS and GOAWAY, and closes
 /// the connection on a connection error.
@@ -154,15 +139,12 @@ final class HTTP2UpstreamConnectionHandler: ChannelInboundHandler {
         case .goAway(let lastStreamID, _, _):
             // Streams above lastStreamID were not processed; NIO closes them (retried as resets).
             connection.isGoingAway = true
-            for (id, stream) in connection.streams where id > lastStreamID { stream.remoteEnded = true }
+            for (id, stream) in connection.streams.byID where id > lastStreamID { stream.remoteEnded = true }
             connection.closeIfDone()
         case .headers, .data:
             // (A RST_STREAM needs nothing here: NIO's StreamClosedEvent follows with its code.)
             guard let stream = connection.streams[frame.streamID] else { return }
-            if !stream.isReading {
-                stream.isReading = true
-                connection.readers.append(stream)
-            }
+            connection.streams.noteRead(stream)
             stream.receive(frame.payload)
         default:
             break
@@ -170,44 +152,35 @@ final class HTTP2UpstreamConnectionHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        let readers = connection.readers
-        connection.readers.removeAll(keepingCapacity: true)
-        for stream in readers {
-            stream.isReading = false
-            stream.readComplete()
-        }
+        for stream in connection.streams.takeReaders() { stream.readComplete() }
         context.fireChannelReadComplete()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let updated = event as? NIOHTTP2WindowUpdatedEvent, let size = updated.inboundWindowSize {
-            if updated.streamID == .rootStream {
-                // DATA on every stream, including ones reset and dropped, draws on it: return it all.
-                if let increment = ReceiveWindow.increment(for: size) {
-                    context.write(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: increment))),
-                                  promise: nil)
-                    connection.flush()
-                }
-            } else {
-                connection.streams[updated.streamID]?.receiveWindowChanged(to: size)
-            }
-        } else if let closed = event as? StreamClosedEvent, let stream = connection.streams.removeValue(forKey: closed.streamID) {
-            stream.closed(reason: closed.reason)
+        switch connection.streams.resolve(event) {
+        case .connectionWindowDue(let increment):
+            context.write(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: increment))),
+                          promise: nil)
+            connection.flush()
+        case .receiveWindow(let stream, let size):
+            stream.receiveWindowChanged(to: size)
+        case .closed(let stream, let reset):
+            stream.closed(reset: reset)
             connection.closeIfDone()
+        case .none:
+            break
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         connection.ready.fail(ChannelError.ioOnClosedChannel)
-        let streams = connection.streams.values
-        connection.streams.removeAll()
-        for stream in streams { stream.connectionClosed() }
+        for stream in connection.streams.removeAll() { stream.connectionClosed() }
         context.fireChannelInactive()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        for stream in connection.streams.values { stream.writabilityChanged() }
+        for stream in connection.streams.byID.values { stream.writabilityChanged() }
         context.fireChannelWritabilityChanged()
     }
 
@@ -231,7 +204,7 @@ final class HTTP2UpstreamConnectionHandler: ChannelInboundHandler {
 /// receive window is not returned, so the server stops after one window; request body bytes
 /// handed to NIO and not yet on the wire (NIO holds DATA the server's window does not admit)
 /// make the stream unwritable above a watermark.
-final class HTTP2UpstreamStream: UpstreamStream {
+final class HTTP2UpstreamStream: UpstreamStream, HTTP2TableStream {
     let endpoint: ListenAddress
     private let connection: HTTP2UpstreamConnection
     weak var delegate: (any UpstreamResponseDelegate)?
@@ -240,7 +213,7 @@ final class HTTP2UpstreamStream: UpstreamStream {
     let wasReused = true
     /// Assigned when the HEADERS go out.
     fileprivate var id: HTTP2StreamID?
-    fileprivate var isReading = false
+    var isReading = false
     /// The server ended its side (END_STREAM or a reset): no more window to return.
     fileprivate var remoteEnded = false
     /// The request head, held until we know whether a body follows.
@@ -391,10 +364,10 @@ final class HTTP2UpstreamStream: UpstreamStream {
     /// The failure is reported on the next tick: when a connection error makes NIO close streams
     /// (a GOAWAY naming none, for a peer it deems misbehaving) it does so before it reports the
     /// error, and the exchange's retry must find this connection already going away.
-    fileprivate func closed(reason: NIOHTTP2.HTTP2ErrorCode?) {
+    fileprivate func closed(reset: NIOHTTP2.HTTP2ErrorCode?) {
         remoteEnded = true
         guard delegate != nil else { return }
-        connection.channel.eventLoop.assumeIsolated().execute { self.connectionClosed(reset: reason) }
+        connection.channel.eventLoop.assumeIsolated().execute { self.connectionClosed(reset: reset) }
     }
 
     /// The stream ended with the connection, or (`reset`) was reset, before its response ended.

@@ -49,6 +49,10 @@ final class ChildProcess: @unchecked Sendable {
             if !process.isRunning { break }
             try await Task.sleep(for: .milliseconds(20))
         }
+        if !process.isRunning {
+            // What it said before exiting may still be in the pipe: the failure should show why.
+            try await Task.sleep(for: .milliseconds(200))
+        }
         throw TestFailure("no output matching \(pattern) from \(process.executableURL?.lastPathComponent ?? "?"); output so far:\n\(output)")
     }
 

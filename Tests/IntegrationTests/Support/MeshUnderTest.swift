@@ -24,15 +24,28 @@ final class MeshUnderTest {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let file = directory.appendingPathComponent("mesh.yaml")
         try mesh.write(to: file, atomically: true, encoding: .utf8)
-        let ports = distinctFreePorts(2)
-        let api = "127.0.0.1:\(ports[1])"
-        let process = ChildProcess(Paths.weftBinary, [
-            "up", "-f", file.path, "--push-address", "127.0.0.1:\(ports[0])", "--api-address", api,
-            "--run-dir", directory.appendingPathComponent("run").path, "--log-level", "info",
-        ] + extraArguments, stopsGracefully: true)
-        try process.start()
+        // A port picked free can be taken by a parallel test before `weft up` binds it: pick again.
+        var attempt = 1
+        while true {
+            let ports = distinctFreePorts(2)
+            let api = "127.0.0.1:\(ports[1])"
+            let process = ChildProcess(Paths.weftBinary, [
+                "up", "-f", file.path, "--push-address", "127.0.0.1:\(ports[0])", "--api-address", api,
+                "--run-dir", directory.appendingPathComponent("run").path, "--log-level", "info",
+            ] + extraArguments, stopsGracefully: true)
+            try process.start()
+            do {
+                _ = try await process.waitForOutput("Ctrl-C stops the mesh", timeout: .seconds(90))
+            } catch where attempt < 3 && !process.isRunning && process.output.contains("address already in use") {
+                attempt += 1
+                continue
+            }
+            return attached(process, directory: directory, api: api)
+        }
+    }
+
+    private static func attached(_ process: ChildProcess, directory: URL, api: String) -> MeshUnderTest {
         let mesh = MeshUnderTest(process: process, directory: directory, api: "http://\(api)")
-        _ = try await process.waitForOutput("Ctrl-C stops the mesh", timeout: .seconds(90))
         for match in process.output.matches(of: /\n\S+\s+\S+\s+(\S+)\s+127\.0\.0\.1:\d+\s+(127\.0\.0\.1:\d+)\s/) {
             mesh.inbound[String(match.1)] = String(match.2)
         }
