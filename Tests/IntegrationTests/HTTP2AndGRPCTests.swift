@@ -173,6 +173,21 @@ extension Integration {
             #expect(lines.last == "CLOSED", "\(frames.stdout)")
         }
 
+        @Test func aConnectionIdlesOutOnlyAfterItsLastStreamEnds() async throws {
+            // The idle timeout (1 s) is shorter than the answer (2 s): the connection is not idle while
+            // the stream is open, so GOAWAY comes only after the answer, once the connection has been
+            // idle for a second.
+            let (upstream, port) = try await startPythonFixture("h2_upstream.py", ["stalled-reader", "2"])
+            defer { upstream.stop() }
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(
+                app: "127.0.0.1:\(port)", extra: "downstream: { idleTimeout: 1s }"))
+            let frames = try await run(Paths.pythonExecutable(), [Paths.fixtures.appendingPathComponent("h2_abuse.py").path,
+                                                                  proxy.inbound, "stalled-reader", "/"])
+            let lines = frames.stdout.split(separator: "\n").map(String.init)
+            let answered = lines.firstIndex(of: "DATA stream=1"), goAway = lines.firstIndex(of: "GOAWAY stream=0 code=0")
+            #expect(answered != nil && goAway != nil && answered! < goAway!, "\(frames.stdout) \(frames.stderr)")
+        }
+
         @Test func headersOnAClosedStreamAreAStreamError() async throws {
             let server = try await NGHTTPServer.start(files: ["index.html": 64])
             let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(server.port)"))
