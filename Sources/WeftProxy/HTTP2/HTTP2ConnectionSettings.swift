@@ -1,4 +1,5 @@
 import NIOHTTP2
+import NIOCore
 
 /// NIO's HTTP/2 connection settings as a proxy needs them, on both sides.
 enum HTTP2ConnectionSettings {
@@ -13,5 +14,21 @@ enum HTTP2ConnectionSettings {
         var configuration = NIOHTTP2Handler.ConnectionConfiguration()
         configuration.maximumRecentlyResetStreams = recentlyResetStreams
         return configuration
+    }
+}
+
+/// Closes an HTTP/2 connection once NIO has sent GOAWAY for a connection error: RFC 9113 §5.4.1
+/// says the endpoint MUST close the TCP connection after it, and NIO leaves that to its user.
+/// NIO reports the error itself with nothing that tells it from a stream error (those arrive
+/// unwrapped when no stream channels are used), so the GOAWAY's code decides: anything but
+/// NO_ERROR (a graceful GOAWAY on drain or idle) is a connection error.
+struct CloseAfterErrorGoAway: NIOHTTP2FrameDelegate {
+    weak var channel: (any Channel)?
+
+    func wroteFrame(_ frame: HTTP2Frame) {
+        guard case .goAway(_, let code, _) = frame.payload, code != .noError, let channel else { return }
+        // Not inside NIO's write: on the next tick. The GOAWAY still goes out first: a close
+        // flushes what is pending (FlushCoalescingHandler).
+        channel.eventLoop.execute { channel.close(promise: nil) }
     }
 }

@@ -29,7 +29,8 @@ enum ConnectionPipelines {
         // Ahead of the HTTP/2 handler: it sees the socket's events only, not every HTTP/2 one.
         try sync.addHandler(CloseOnHalfClosure())
         try sync.addHandler(FlushCoalescingHandler())
-        try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: HTTP2ConnectionSettings.connection))
+        try sync.addHandler(NIOHTTP2Handler(mode: .server, frameDelegate: CloseAfterErrorGoAway(channel: channel),
+                                            connectionConfiguration: HTTP2ConnectionSettings.connection))
         try sync.addHandler(manager)
         try sync.addHandler(HTTP2DownstreamConnectionHandler(listener: listener))
         // The manager starts its idle timer on channelActive, which this connection saw before
