@@ -268,6 +268,21 @@ extension Integration {
             #expect(next.stdout == "connection 2 200", "\(next.stdout) \(next.stderr)")
         }
 
+        @Test func aStreamErrorOnAnUpstreamConnectionLeavesItsOtherStreamsServing() async throws {
+            // Two requests share the upstream connection; the server answers the first with a field
+            // name HTTP/2 forbids (a stream error: NIO resets that stream) and then the second. The
+            // second is answered on the same connection: one bad stream does not close the others'.
+            let (upstream, port) = try await startPythonFixture("h2_upstream.py", ["bad-header-first"])
+            defer { upstream.stop() }
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(port)"))
+            async let first = curl(["--http2-prior-knowledge", "--max-time", "5", "-s", "-w", " %{http_code}", "http://\(proxy.inbound)/first"])
+            try await Task.sleep(for: .milliseconds(300))
+            let second = try await curl(["--http2-prior-knowledge", "--max-time", "5", "-s", "-w", " %{http_code}", "http://\(proxy.inbound)/second"])
+            let firstAnswer = try await first
+            #expect(firstAnswer.stdout.hasSuffix(" 502"), "\(firstAnswer.stdout)")
+            #expect(second.stdout == "connection 1 200", "\(second.stdout) \(second.stderr)")
+        }
+
         @Test func anUpstreamGoingAwayIsClosedOnceItsStreamsAreDoneAndTheNextRequestGetsANewOne() async throws {
             // The server sends GOAWAY after each answer and keeps the connection open, as servers do
             // for the streams in flight: the client is to close it once it has no streams left.

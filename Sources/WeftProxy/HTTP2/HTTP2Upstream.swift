@@ -105,8 +105,8 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
 }
 
 /// The last handler of an upstream HTTP/2 connection: routes the frames NIO's handler decoded to
-/// their streams, returns the connection's receive window, watches SETTINGS and GOAWAY, and closes
-/// the connection on a connection error.
+/// their streams, returns the connection's receive window, and watches SETTINGS and GOAWAY. (A
+/// connection error closes the connection through `CloseAfterErrorGoAway`, NIO's frame delegate.)
 final class HTTP2UpstreamConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
@@ -184,16 +184,10 @@ final class HTTP2UpstreamConnectionHandler: ChannelInboundHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    /// NIO answers a connection error with GOAWAY and leaves the close to its user (RFC 9113 says
-    /// the endpoint must close); until then new streams would wait on a connection the server has
-    /// been told is broken. Stream errors reach here too, not always wrapped as `StreamError`;
-    /// like grpc-swift, anything else closes the connection. Its streams fail, and those safe to
-    /// repeat are retried on a new one.
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard !(error is NIOHTTP2Errors.StreamError) else { return }
-        connection.isGoingAway = true
-        context.close(promise: nil)
-    }
+    /// Stream errors (NIO resets the stream; its StreamClosedEvent fails it) and connection errors
+    /// (NIO sends GOAWAY; `CloseAfterErrorGoAway` closes the connection) arrive here alike, so
+    /// they stop here: neither is this connection's to act on again.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {}
 }
 
 /// One request on an upstream HTTP/2 stream. A request without a body goes out as one HEADERS

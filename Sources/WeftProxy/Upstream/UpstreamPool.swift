@@ -153,8 +153,10 @@ final class UpstreamPool {
         let future = connectChannel(endpoint, timeout: settings.connectTimeout.timeAmount, metrics: metrics) { channel in
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(FlushCoalescingHandler())
-            try sync.addHandler(NIOHTTP2Handler(mode: .client, connectionConfiguration: HTTP2ConnectionSettings.connection))
-            try sync.addHandler(HTTP2UpstreamConnectionHandler(connection: HTTP2UpstreamConnection(endpoint: endpoint, channel: channel)))
+            let connection = HTTP2UpstreamConnection(endpoint: endpoint, channel: channel)
+            let closer = CloseAfterErrorGoAway(channel: channel) { [weak connection] in connection?.isGoingAway = true }
+            try sync.addHandler(NIOHTTP2Handler(mode: .client, frameDelegate: closer, connectionConfiguration: HTTP2ConnectionSettings.connection))
+            try sync.addHandler(HTTP2UpstreamConnectionHandler(connection: connection))
         }.assumeIsolated().flatMap { channel -> EventLoopFuture<HTTP2UpstreamConnection> in
             do {
                 let connection = try channel.pipeline.syncOperations.handler(type: HTTP2UpstreamConnectionHandler.self).connection

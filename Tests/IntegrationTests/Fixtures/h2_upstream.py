@@ -12,6 +12,10 @@
                                   answers say how many connections the client has closed:
                                   "connection <k>, <n> closed by the client"
   h2_upstream.py reset           answers every request with RST_STREAM (INTERNAL_ERROR)
+  h2_upstream.py bad-header-first
+                                  holds the first request on each connection until a second
+                                  arrives, then answers the first with an uppercase field name (a
+                                  stream error) and, 0.3 s later, the second as usual
   h2_upstream.py cut-off         answers the first request on each connection with a head and part
                                   of a body, then closes the connection
   h2_upstream.py echo-frames      answers each request once it has ended with the frames it came
@@ -94,6 +98,13 @@ def serve(connection):
                     continue
                 if mode == "reset":
                     send(frame(RST_STREAM, 0, stream, struct.pack(">I", 2)))
+                    continue
+                if mode == "bad-header-first":
+                    held.append(stream)
+                    if len(held) == 2:
+                        bad = STATUS_200 + b"\x00\x05X-Bad\x01x"  # literal field, name not lowercase
+                        send(frame(HEADERS, END_HEADERS | END_STREAM, held[0], bad))
+                        threading.Timer(0.3, send, [answer(held[1], number)]).start()
                     continue
                 if mode == "cut-off":
                     send(frame(HEADERS, END_HEADERS, stream, STATUS_200) + frame(DATA, 0, stream, b"partial"))
