@@ -155,7 +155,7 @@ extension Integration {
         func malformedHTTP2GetsGoAwayAndTheProxyKeepsServing(_ abuse: (String, String)) async throws {
             let server = try await NGHTTPServer.start(files: ["index.html": 64])
             let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(server.port)"))
-            let frames = try await run(Paths.pythonExecutable(), [Paths.fixtures.appendingPathComponent("h2_abuse.py").path, proxy.inbound, abuse.0])
+            let frames = try await h2Abuse(proxy.inbound, abuse.0)
             #expect(frames.stdout.contains(abuse.1), "\(frames.stdout) \(frames.stderr)")
             // RFC 9113 §5.4.1: after a GOAWAY for a connection error the endpoint closes the connection.
             #expect(frames.stdout.hasSuffix("CLOSED\n"), "\(frames.stdout)")
@@ -167,7 +167,7 @@ extension Integration {
             let server = try await NGHTTPServer.start(files: ["index.html": 64])
             let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(
                 app: "127.0.0.1:\(server.port)", extra: "downstream: { idleTimeout: 1s }"))
-            let frames = try await run(Paths.pythonExecutable(), [Paths.fixtures.appendingPathComponent("h2_abuse.py").path, proxy.inbound, "idle"])
+            let frames = try await h2Abuse(proxy.inbound, "idle")
             // Graceful shutdown after the idle timeout, though the connection never opened a stream:
             // GOAWAY and a PING, then the close once the PING is acknowledged.
             let lines = frames.stdout.split(separator: "\n").map(String.init)
@@ -183,8 +183,7 @@ extension Integration {
             defer { upstream.stop() }
             let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(
                 app: "127.0.0.1:\(port)", extra: "downstream: { idleTimeout: 1s }"))
-            let frames = try await run(Paths.pythonExecutable(), [Paths.fixtures.appendingPathComponent("h2_abuse.py").path,
-                                                                  proxy.inbound, "stalled-reader", "/"])
+            let frames = try await h2Abuse(proxy.inbound, "stalled-reader", "/")
             let lines = frames.stdout.split(separator: "\n").map(String.init)
             let answered = lines.firstIndex(of: "DATA stream=1"), goAway = lines.firstIndex(of: "GOAWAY stream=0 code=0")
             #expect(answered != nil && goAway != nil && answered! < goAway!, "\(frames.stdout) \(frames.stderr)")
@@ -193,7 +192,7 @@ extension Integration {
         @Test func headersOnAClosedStreamAreAStreamError() async throws {
             let server = try await NGHTTPServer.start(files: ["index.html": 64])
             let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(server.port)"))
-            let frames = try await run(Paths.pythonExecutable(), [Paths.fixtures.appendingPathComponent("h2_abuse.py").path, proxy.inbound, "closed-stream"])
+            let frames = try await h2Abuse(proxy.inbound, "closed-stream")
             // A stream error on stream 1 (PROTOCOL_ERROR or STREAM_CLOSED); the connection itself stays up.
             let answered = frames.stdout.contains("RST_STREAM stream=1 code=1") || frames.stdout.contains("RST_STREAM stream=1 code=5")
             #expect(answered, "\(frames.stdout) \(frames.stderr)")
@@ -313,12 +312,23 @@ extension Integration {
             let (upstream, port) = try await startPythonFixture("h2_upstream.py", ["cut-off"])
             defer { upstream.stop() }
             let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(port)"))
-            let frames = try await run(Paths.pythonExecutable(), [Paths.fixtures.appendingPathComponent("h2_abuse.py").path,
-                                                                  proxy.inbound, "stalled-reader", "/"])
+            let frames = try await h2Abuse(proxy.inbound, "stalled-reader", "/")
             let lines = frames.stdout.split(separator: "\n").map(String.init)
             #expect(lines.filter { $0.hasSuffix("stream=1") || $0.hasPrefix("RST_STREAM") } == ["HEADERS stream=1", "DATA stream=1", "RST_STREAM stream=1 code=8"],
                     "\(frames.stdout) \(frames.stderr)")
             #expect(lines.last == "TIMEOUT" && !frames.stdout.contains("GOAWAY"), "\(frames.stdout)")
+        }
+
+        @Test func anAnswerBeforeTheRequestEndedTellsTheClientToStopSending() async throws {
+            // The upstream answers after 0.3 s though the request is still open: the client gets the
+            // answer, then RST_STREAM (NO_ERROR), which tells it to stop sending (RFC 9113 §8.1).
+            let (upstream, port) = try await startPythonFixture("h2_upstream.py", ["stalled-reader", "0.3"])
+            defer { upstream.stop() }
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(port)"))
+            let frames = try await h2Abuse(proxy.inbound, "open-upload", "/upload")
+            let lines = frames.stdout.split(separator: "\n").map(String.init)
+            #expect(lines.filter { $0.hasSuffix("stream=1") || $0.hasPrefix("RST_STREAM") } == ["HEADERS stream=1", "DATA stream=1", "RST_STREAM stream=1 code=0"],
+                    "\(frames.stdout) \(frames.stderr)")
         }
 
         @Test func anUploadToAnHTTP2UpstreamThatStopsReadingIsHeldBackNotBuffered() async throws {
@@ -346,8 +356,7 @@ extension Integration {
             let size = 120 * 1024 * 1024
             let server = try await NGHTTPServer.start(files: ["big": size])
             let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(server.port)"))
-            let frames = try await run(Paths.pythonExecutable(), [Paths.fixtures.appendingPathComponent("h2_abuse.py").path,
-                                                                  proxy.inbound, "stalled-reader", "/big"])
+            let frames = try await h2Abuse(proxy.inbound, "stalled-reader", "/big")
             #expect(frames.stdout.contains("HEADERS stream=1") && frames.stdout.hasSuffix("TIMEOUT\n"), "\(frames.stdout) \(frames.stderr)")
             let peakKiB = try proxy.peakRSSKiB()
             #expect(peakKiB < 64 * 1024, "peak RSS \(peakKiB) KiB for a 120 MB response to a client that grants no window")
@@ -498,4 +507,10 @@ extension Integration {
             #expect(seconds >= 0.3, "the greeting came after \(seconds) s, before the detection timeout")
         }
     }
+}
+
+/// Runs the raw HTTP/2 client `h2_abuse.py` against `target` (its usage says what each case sends);
+/// it prints one line per frame it receives, then CLOSED or TIMEOUT.
+private func h2Abuse(_ target: String, _ arguments: String...) async throws -> CommandResult {
+    try await run(Paths.pythonExecutable(), [Paths.fixtures.appendingPathComponent("h2_abuse.py").path, target] + arguments)
 }

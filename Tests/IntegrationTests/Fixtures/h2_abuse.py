@@ -8,6 +8,8 @@
   h2_abuse.py HOST:PORT stalled-reader PATH
                                        GET PATH, then reads everything and never returns
                                        flow-control window (the peer may send 65 535 bytes)
+  h2_abuse.py HOST:PORT open-upload PATH
+                                       POST PATH with 10 bytes of body, and the request never ends
 
 Prints one line per frame received: "<TYPE> stream=<id> code=<error code>" (code for GOAWAY and
 RST_STREAM), then CLOSED when the peer closed, or TIMEOUT after 3 s of silence.
@@ -24,10 +26,11 @@ def frame(kind, flags, stream, payload):
     return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
 
 
-def request_headers(authority, path="/"):
-    # HPACK: :method GET (0x82), :scheme http (0x86), :path literal (0x44), :authority literal (0x41).
+def request_headers(authority, path="/", method=b"\x82"):
+    # HPACK: :method GET (0x82) or POST (0x83), :scheme http (0x86), :path literal (0x44),
+    # :authority literal (0x41).
     value, path = authority.encode(), path.encode()
-    return b"\x82\x86\x44" + bytes([len(path)]) + path + b"\x41" + bytes([len(value)]) + value
+    return method + b"\x86\x44" + bytes([len(path)]) + path + b"\x41" + bytes([len(value)]) + value
 
 
 def main(target, case, path="/"):
@@ -43,6 +46,9 @@ def main(target, case, path="/"):
         connection.sendall(PREFACE + settings + headers + headers)
     elif case == "idle":
         connection.sendall(PREFACE + settings)
+    elif case == "open-upload":
+        headers = frame(1, 0x4, 1, request_headers(target, path, method=b"\x83"))  # END_HEADERS only
+        connection.sendall(PREFACE + settings + headers + frame(0, 0, 1, b"x" * 10))
     elif case == "stalled-reader":
         connection.sendall(PREFACE + settings + frame(1, 0x5, 1, request_headers(target, path)))
     else:
