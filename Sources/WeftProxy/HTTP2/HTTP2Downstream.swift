@@ -139,7 +139,7 @@ final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
 /// pending, the upstream not writable) the stream's receive window is not returned, so the client
 /// stops after one window; response bytes handed to NIO and not yet on the wire (NIO holds DATA
 /// the client's window does not admit) make the stream unwritable above a watermark.
-final class HTTP2DownstreamStream: Downstream, HTTP2TableStream {
+final class HTTP2DownstreamStream: Downstream, HTTP2TableStream, HTTP2SendWatermarked {
     let id: HTTP2StreamID
     private let connection: HTTP2DownstreamConnectionHandler
     var isReading = false
@@ -147,7 +147,8 @@ final class HTTP2DownstreamStream: Downstream, HTTP2TableStream {
     private var requestStarted = false
     /// NIO closed the stream (or this side reset it): nothing more may be written on it.
     private var isClosed = false
-    /// The client ended its side: no more window to return.
+    /// The client ended its side (set before the exchange hears of the end): no more window to
+    /// return, and an answer needs no reset.
     private var remoteEnded = false
     /// The final response head and latest body part, not written yet.
     private var held = HTTP2HeldFrames()
@@ -156,8 +157,7 @@ final class HTTP2DownstreamStream: Downstream, HTTP2TableStream {
     /// The stream's receive window as NIO last reported it.
     private var receiveWindow = ReceiveWindow.target
     /// Response body bytes written to NIO and not yet written to the socket.
-    private var unsentBodyBytes = 0
-    private static let unsentBodyLimit = 64 * 1024
+    var unsentBodyBytes = 0
 
     fileprivate init(id: HTTP2StreamID, connection: HTTP2DownstreamConnectionHandler) {
         self.id = id
@@ -167,7 +167,7 @@ final class HTTP2DownstreamStream: Downstream, HTTP2TableStream {
     var listener: ListenerContext { connection.listener }
     var scratch: MatchScratch { connection.scratch }
     var remoteAddress: SocketAddress? { connection.remoteAddress }
-    var isWritable: Bool { unsentBodyBytes < Self.unsentBodyLimit && connection.isWritable }
+    var isWritable: Bool { isBelowSendWatermark && connection.isWritable }
 
     // MARK: Request
 
@@ -260,17 +260,11 @@ final class HTTP2DownstreamStream: Downstream, HTTP2TableStream {
             connection.write(payload, on: id)
             return
         }
-        let size = data.data.readableBytes
-        unsentBodyBytes += size
-        let written = eventLoop.makePromise(of: Void.self)
-        written.futureResult.assumeIsolated().whenComplete { _ in self.bodyBytesWritten(size) }
-        connection.write(payload, on: id, promise: written)
+        connection.write(payload, on: id, promise: unsentBodyPromise(data.data.readableBytes, on: eventLoop))
     }
 
-    private func bodyBytesWritten(_ size: Int) {
-        let wasWritable = isWritable
-        unsentBodyBytes -= size
-        if !wasWritable && isWritable { exchange?.clientBecameWritable() }
+    func unsentBodyDrained() {
+        becameWritable()
     }
 
     fileprivate func becameWritable() {
@@ -285,7 +279,7 @@ final class HTTP2DownstreamStream: Downstream, HTTP2TableStream {
         let trailers = trailers ?? (held.isHoldingHead ? nil : statusInHead)
         held.end(trailers: trailers.map(HTTP2Fields.headers(for:)), write)
         // An answer before the whole request: once it is out, tell the client to stop sending.
-        connection.flush(reset: finished.requestEnded || remoteEnded ? nil : (self, .noError))
+        connection.flush(reset: remoteEnded ? nil : (self, .noError))
     }
 
     /// What the response has so far goes out (a gRPC stream's messages before the failure count),

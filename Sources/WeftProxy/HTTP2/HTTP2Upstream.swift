@@ -198,7 +198,7 @@ final class HTTP2UpstreamConnectionHandler: ChannelInboundHandler {
 /// receive window is not returned, so the server stops after one window; request body bytes
 /// handed to NIO and not yet on the wire (NIO holds DATA the server's window does not admit)
 /// make the stream unwritable above a watermark.
-final class HTTP2UpstreamStream: UpstreamStream, HTTP2TableStream {
+final class HTTP2UpstreamStream: UpstreamStream, HTTP2TableStream, HTTP2SendWatermarked {
     let endpoint: ListenAddress
     private let connection: HTTP2UpstreamConnection
     weak var delegate: (any UpstreamResponseDelegate)?
@@ -217,15 +217,14 @@ final class HTTP2UpstreamStream: UpstreamStream, HTTP2TableStream {
     /// The stream's receive window as NIO last reported it.
     private var receiveWindow = ReceiveWindow.target
     /// Request body bytes written to NIO and not yet written to the socket.
-    private var unsentBodyBytes = 0
-    private static let unsentBodyLimit = 64 * 1024
+    var unsentBodyBytes = 0
 
     init(endpoint: ListenAddress, connection: HTTP2UpstreamConnection) {
         self.endpoint = endpoint
         self.connection = connection
     }
 
-    var isWritable: Bool { unsentBodyBytes < Self.unsentBodyLimit && connection.channel.isWritable }
+    var isWritable: Bool { isBelowSendWatermark && connection.channel.isWritable }
 
     // MARK: Request
 
@@ -235,10 +234,7 @@ final class HTTP2UpstreamStream: UpstreamStream, HTTP2TableStream {
 
     func writeBody(_ body: ByteBuffer) {
         releaseHead()
-        let size = body.readableBytes
-        unsentBodyBytes += size
-        let written = connection.channel.eventLoop.makePromise(of: Void.self)
-        written.futureResult.assumeIsolated().whenComplete { _ in self.bodyBytesWritten(size) }
+        let written = unsentBodyPromise(body.readableBytes, on: connection.channel.eventLoop)
         connection.write(.data(.init(data: .byteBuffer(body))), for: self, promise: written)
     }
 
@@ -257,10 +253,8 @@ final class HTTP2UpstreamStream: UpstreamStream, HTTP2TableStream {
         held.release { connection.write($0, for: self) }
     }
 
-    private func bodyBytesWritten(_ size: Int) {
-        let wasWritable = isWritable
-        unsentBodyBytes -= size
-        if !wasWritable && isWritable { delegate?.upstreamWritabilityChanged() }
+    func unsentBodyDrained() {
+        if isWritable { delegate?.upstreamWritabilityChanged() }
     }
 
     func pauseReads() { readsPaused = true }
@@ -356,8 +350,8 @@ final class HTTP2UpstreamStream: UpstreamStream, HTTP2TableStream {
     /// or both sides ended.
     ///
     /// The failure is reported on the next tick: when a connection error makes NIO close streams
-    /// (a GOAWAY naming none, for a peer it deems misbehaving) it does so before it reports the
-    /// error, and the exchange's retry must find this connection already going away.
+    /// (a GOAWAY naming none, for a peer it deems misbehaving), the exchange's retry must find this
+    /// connection already going away, which `CloseAfterErrorGoAway` marks as the GOAWAY goes out.
     fileprivate func closed(reset: NIOHTTP2.HTTP2ErrorCode?) {
         remoteEnded = true
         guard delegate != nil else { return }

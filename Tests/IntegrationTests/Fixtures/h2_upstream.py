@@ -28,10 +28,11 @@ A GOAWAY from the client does not close the connection (nginx keeps it too, for 
 flight): the client has to. Every other request is answered at once: 200 with the body "connection <k>", k counting the
 connections this server accepted, so a test can tell whether a client reused a connection.
 """
-import socket
 import struct
 import sys
 import threading
+
+from listening import listen_on_free_port
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY = 0, 1, 3, 4, 6, 7
@@ -152,11 +153,7 @@ def serve(connection):
 
 
 def main():
-    server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    print("PORT", server.getsockname()[1], flush=True)
+    server = listen_on_free_port()
     while True:
         connection, _ = server.accept()
         threading.Thread(target=serve_and_close, args=(connection,), daemon=True).start()

@@ -1,12 +1,8 @@
 #!/usr/bin/env python3
 """A TCP server that reads a request and closes without answering. Prints "PORT <n>"."""
-import socket
+from listening import listen_on_free_port
 
-server = socket.socket()
-server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-server.bind(("127.0.0.1", 0))
-server.listen()
-print("PORT", server.getsockname()[1], flush=True)
+server = listen_on_free_port()
 while True:
     connection, _ = server.accept()
     connection.recv(65536)

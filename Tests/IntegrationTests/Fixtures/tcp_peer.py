@@ -14,13 +14,11 @@ import sys
 import threading
 import time
 
+from listening import listen_on_free_port
+
 
 def serve(greeting):
-    server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    print("PORT", server.getsockname()[1], flush=True)
+    server = listen_on_free_port()
 
     def handle(connection):
         with connection:
