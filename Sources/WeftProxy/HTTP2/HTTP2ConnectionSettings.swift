@@ -9,9 +9,10 @@ enum HTTP2ConnectionSettings {
     /// streams that are gone.
     static let recentlyResetStreams = 1024
 
-    static var connection: NIOHTTP2Handler.ConnectionConfiguration {
+    /// Built once, shared by every connection.
+    static let connection: NIOHTTP2Handler.ConnectionConfiguration = {
         var configuration = NIOHTTP2Handler.ConnectionConfiguration()
         configuration.maximumRecentlyResetStreams = recentlyResetStreams
         return configuration
-    }
+    }()
 }
