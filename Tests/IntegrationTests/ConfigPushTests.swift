@@ -159,7 +159,9 @@ extension Integration {
                       filters:
                         - name: rate-limit-nobody-has
                 """), to: meshFile)
-            let nacked = try await controller.check { $0.status != 0 && $0.stdout.contains("NACK") }
+            // Wait for the proxy's answer: the controller's own warning says "(NACK)" too, before
+            // the proxy has answered ("not acknowledged yet").
+            let nacked = try await controller.check { $0.status != 0 && $0.stdout.contains("(NACK) and stays on") }
             #expect(nacked.stdout.contains("× proxy t/deployment/client/client-0 on the latest config"), "\(nacked.stdout)")
             #expect(nacked.stdout.contains("rate-limit-nobody-has"), "\(nacked.stdout)")
             #expect(nacked.stdout.contains("stays on \(version ?? "?")"), "\(nacked.stdout)")
