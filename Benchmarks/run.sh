@@ -13,10 +13,10 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-swift build -c release --product weft-proxy --scratch-path .build-release
-swift build -c release --product weft --scratch-path .build-release
+swift build -c release --static-swift-stdlib --product weft-proxy --scratch-path .build-release
+swift build -c release --static-swift-stdlib --product weft --scratch-path .build-release
 # The reference rows: the cheapest proxies SwiftNIO allows (Benchmarks/Benchmarks/NIOFloor): HTTP/1.1,
 # HTTP/2 with a stream channel per stream, and HTTP/2 relayed frame by frame.
-(cd Benchmarks && swift build -c release --product nio-floor)
+(cd Benchmarks && swift build -c release --static-swift-stdlib --product nio-floor)
 exec python3 Benchmarks/compare.py --weft .build-release/release/weft-proxy --weft-cli .build-release/release/weft \
   --nio-floor Benchmarks/.build/release/nio-floor "$@"
