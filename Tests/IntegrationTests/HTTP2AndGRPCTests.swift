@@ -201,6 +201,20 @@ extension Integration {
             #expect(next.stdout == "200")
         }
 
+        @Test func aMalformedRequestResetsItsStreamAndTheConnectionServesOn() async throws {
+            // RFC 9113 §8.1.1: a malformed request is a stream error (RST_STREAM PROTOCOL_ERROR);
+            // the request after it on the same connection is answered.
+            let server = try await NGHTTPServer.start(files: ["index.html": 64])
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(server.port)"))
+            for kind in ["uppercase", "connection", "te", "space-in-path", "no-path", "pseudo-after-field"] {
+                let frames = try await h2Abuse(proxy.inbound, "malformed", kind)
+                let lines = frames.stdout.split(separator: "\n").map(String.init)
+                #expect(lines.contains("RST_STREAM stream=1 code=1"), "\(kind): \(frames.stdout) \(frames.stderr)")
+                #expect(!lines.contains("HEADERS stream=1") && !lines.contains { $0.hasPrefix("GOAWAY") }, "\(kind): \(frames.stdout)")
+                #expect(lines.contains("HEADERS stream=3") && lines.contains("DATA stream=3"), "\(kind): \(frames.stdout)")
+            }
+        }
+
         @Test func anAnswerEndsOnItsLastFrameWithNoEmptyDataFrameAfterIt() async throws {
             let server = try await NGHTTPServer.start(files: ["index.html": 64])
             let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(server.port)"))
@@ -269,7 +283,7 @@ extension Integration {
 
         @Test func aStreamErrorOnAnUpstreamConnectionLeavesItsOtherStreamsServing() async throws {
             // Two requests share the upstream connection; the server answers the first with a field
-            // name HTTP/2 forbids (a stream error: NIO resets that stream) and then the second. The
+            // name HTTP/2 forbids (a stream error: the proxy resets that stream) and then the second. The
             // second is answered on the same connection: one bad stream does not close the others'.
             let (upstream, port) = try await startPythonFixture("h2_upstream.py", ["bad-header-first"])
             defer { upstream.stop() }
@@ -279,6 +293,8 @@ extension Integration {
             let second = try await curl(["--http2-prior-knowledge", "--max-time", "5", "-s", "-w", " %{http_code}", "http://\(proxy.inbound)/second"])
             let firstAnswer = try await first
             #expect(firstAnswer.stdout.hasSuffix(" 502"), "\(firstAnswer.stdout)")
+            // The 502 says what was wrong; a malformed answer is not a stale connection, so not resent.
+            #expect(firstAnswer.stdout.contains("malformed response head (field name 'X-Bad' is not a lowercase token)"), "\(firstAnswer.stdout)")
             #expect(second.stdout == "connection 1 200", "\(second.stdout) \(second.stderr)")
         }
 
@@ -317,6 +333,20 @@ extension Integration {
             #expect(lines.filter { $0.hasSuffix("stream=1") || $0.hasPrefix("RST_STREAM") } == ["HEADERS stream=1", "DATA stream=1", "RST_STREAM stream=1 code=8"],
                     "\(frames.stdout) \(frames.stderr)")
             #expect(lines.last == "TIMEOUT" && !frames.stdout.contains("GOAWAY"), "\(frames.stdout)")
+        }
+
+        @Test func malformedTrailersFromTheUpstreamResetBothStreams() async throws {
+            // Trailers with a pseudo-header are malformed (RFC 9113 §8.1): the proxy does not pass
+            // them on. The answer has started, so the client's stream is reset (CANCEL) after what
+            // was sent; the upstream's stream is reset with PROTOCOL_ERROR.
+            let (upstream, port) = try await startPythonFixture("h2_upstream.py", ["bad-trailers"])
+            defer { upstream.stop() }
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(port)"))
+            let frames = try await h2Abuse(proxy.inbound, "stalled-reader", "/")
+            let lines = frames.stdout.split(separator: "\n").map(String.init)
+            #expect(lines.filter { $0.hasSuffix("stream=1") || $0.hasPrefix("RST_STREAM") } == ["HEADERS stream=1", "DATA stream=1", "RST_STREAM stream=1 code=8"],
+                    "\(frames.stdout) \(frames.stderr)")
+            _ = try await upstream.waitForOutput("stream 1 reset 1")
         }
 
         @Test func anAnswerBeforeTheRequestEndedTellsTheClientToStopSending() async throws {

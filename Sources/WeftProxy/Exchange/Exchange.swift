@@ -421,7 +421,7 @@ final class Exchange: UpstreamResponseDelegate {
         guard phase == .forwarding else { return }
         if !responseStarted {
             // A pooled connection the upstream closed while idle: safe to resend a body-less request once.
-            if stream.wasReused && !requestBodyForwarded && requestEnded && !retriedStaleConnection {
+            if stream.wasReused && !error.isMalformedAnswer && !requestBodyForwarded && requestEnded && !retriedStaleConnection {
                 retriedStaleConnection = true
                 phase = .connecting
                 buffered = [.end(nil)]
@@ -430,7 +430,7 @@ final class Exchange: UpstreamResponseDelegate {
             }
             endTry(.failure)
             if retryIfAllowed(after: .reset) { return }
-            respondLocally(.proxyError(.badGateway, "upstream \(endpointText) \(error)\(error.isProtocolMismatch ? "" : " before responding")"))
+            respondLocally(.proxyError(.badGateway, "upstream \(endpointText) \(error)\(error.isProtocolMismatch || error.isMalformedAnswer ? "" : " before responding")"))
             return
         }
         logger.debug("upstream failed mid-response", metadata: ["upstream": "\(endpointText)", "error": "\(error)"])

@@ -112,4 +112,13 @@ enum UpstreamFailure: Error, CustomStringConvertible {
         if case .error(HTTP2UpstreamError.noHTTP2) = self { return true }
         return false
     }
+
+    /// The upstream answered, wrongly: the connection was not stale, so sending the request again
+    /// on a new one would only ask for the same answer.
+    var isMalformedAnswer: Bool {
+        switch self {
+        case .error(HTTP2UpstreamError.malformedResponseHead), .error(HTTP2UpstreamError.malformedTrailers): return true
+        default: return false
+        }
+    }
 }

@@ -176,11 +176,14 @@ final class HTTP2DownstreamStream: Downstream, HTTP2TableStream, HTTP2SendWaterm
         case .headers(let headers) where !requestStarted:
             requestStarted = true
             if headers.endStream { remoteEnded = true }
-            guard let request = HTTP2Fields.request(from: headers.headers), let eventLoop = connection.eventLoop else {
-                // NIO validated the block; what is left is a method or pseudo-header we cannot name.
-                reset(.protocolError)
+            let request: HTTPRequest
+            do {
+                request = try HTTP2Fields.request(from: headers.headers)
+            } catch {
+                refuse(error)
                 return
             }
+            guard let eventLoop = connection.eventLoop else { return }
             let exchange = Exchange(downstream: self, request: request, framing: .none, protocolVersion: .http2,
                                     eventLoop: eventLoop)
             self.exchange = exchange
@@ -188,7 +191,12 @@ final class HTTP2DownstreamStream: Downstream, HTTP2TableStream, HTTP2SendWaterm
             if headers.endStream { self.exchange?.requestEnd(nil) }
         case .headers(let trailers):
             remoteEnded = true
-            exchange?.requestEnd(HTTP2Fields.fields(from: trailers.headers))
+            do {
+                let fields = try HTTP2Fields.trailers(from: trailers.headers, inRequest: true)
+                exchange?.requestEnd(fields)
+            } catch {
+                refuse(error)
+            }
         case .data(let data):
             if data.endStream { remoteEnded = true }
             if case .byteBuffer(let body) = data.data, body.readableBytes > 0 {
@@ -295,6 +303,20 @@ final class HTTP2DownstreamStream: Downstream, HTTP2TableStream, HTTP2SendWaterm
         upstream.cancel()
         exchange = nil
         connection.flush(reset: (self, .cancel))
+    }
+
+    /// The client sent a malformed header block (RFC 9113 §8.1.1): the stream is reset with
+    /// PROTOCOL_ERROR and its exchange, if any, dropped; the connection serves on.
+    private func refuse(_ malformed: MalformedHeaderBlock) {
+        connection.listener.logger.debug("reset a client stream: malformed header block", metadata: [
+            "peer": "\(remoteAddress.map { "\($0)" } ?? "?")", "error": "\(malformed)",
+        ])
+        if let exchange {
+            self.exchange = nil
+            exchange.abort("the client sent a malformed header block: \(malformed)")
+        }
+        reset(.protocolError)
+        connection.flush()
     }
 
     /// RST_STREAM, unless the stream is closed already.

@@ -275,12 +275,13 @@ final class HTTP2UpstreamStream: UpstreamStream, HTTP2TableStream, HTTP2SendWate
         reset()
     }
 
-    /// RST_STREAM (CANCEL), unless the stream never started or is closed already.
-    private func reset() {
+    /// RST_STREAM (CANCEL, or PROTOCOL_ERROR for a malformed answer), unless the stream never
+    /// started or is closed already.
+    private func reset(_ code: NIOHTTP2.HTTP2ErrorCode = .cancel) {
         guard connection.isOpen(self) else { return }
         connection.forget(self)
         remoteEnded = true
-        connection.write(.rstStream(.cancel), for: self)
+        connection.write(.rstStream(code), for: self)
         connection.flush()
     }
 
@@ -293,13 +294,24 @@ final class HTTP2UpstreamStream: UpstreamStream, HTTP2TableStream, HTTP2SendWate
             guard let delegate else { return }
             if receivedFinalHead {
                 // Trailers.
+                let trailers: HTTPFields
+                do {
+                    trailers = try HTTP2Fields.trailers(from: headers.headers, inRequest: false)
+                } catch {
+                    fail(.error(HTTP2UpstreamError.malformedTrailers(error)))
+                    reset(.protocolError)
+                    return
+                }
                 self.delegate = nil
-                delegate.upstreamResponseEnd(HTTP2Fields.fields(from: headers.headers))
+                delegate.upstreamResponseEnd(trailers)
                 return
             }
-            guard let response = HTTP2Fields.response(from: headers.headers) else {
-                fail(.error(HTTP2UpstreamError.invalidResponseHead))
-                reset()
+            let response: HTTPResponse
+            do {
+                response = try HTTP2Fields.response(from: headers.headers)
+            } catch {
+                fail(.error(HTTP2UpstreamError.malformedResponseHead(error)))
+                reset(.protocolError)
                 return
             }
             if response.status.kind != .informational { receivedFinalHead = true }
@@ -378,12 +390,14 @@ final class HTTP2UpstreamStream: UpstreamStream, HTTP2TableStream, HTTP2SendWate
 }
 
 enum HTTP2UpstreamError: Error, CustomStringConvertible {
-    case invalidResponseHead
+    case malformedResponseHead(MalformedHeaderBlock)
+    case malformedTrailers(MalformedHeaderBlock)
     case noHTTP2
 
     var description: String {
         switch self {
-        case .invalidResponseHead: return "sent a response without a valid :status"
+        case .malformedResponseHead(let malformed): return "sent a malformed response head (\(malformed))"
+        case .malformedTrailers(let malformed): return "sent malformed trailers (\(malformed))"
         case .noHTTP2: return "does not speak HTTP/2 (it closed the connection before the HTTP/2 handshake; the client sent HTTP/2, so the proxy did too)"
         }
     }

@@ -10,9 +10,13 @@
                                        flow-control window (the peer may send 65 535 bytes)
   h2_abuse.py HOST:PORT open-upload PATH
                                        POST PATH with 10 bytes of body, and the request never ends
+  h2_abuse.py HOST:PORT malformed KIND a request HTTP/2 calls malformed on stream 1 (KIND:
+                                       uppercase, connection, te, space-in-path, no-path,
+                                       pseudo-after-field), then GET / on stream 3
 
 Prints one line per frame received: "<TYPE> stream=<id> code=<error code>" (code for GOAWAY and
-RST_STREAM), then CLOSED when the peer closed, or TIMEOUT after 3 s of silence.
+RST_STREAM), then CLOSED when the peer closed, TIMEOUT after 3 s of silence, or DONE when the
+answer on stream 3 of a malformed case has ended.
 """
 import socket
 import struct
@@ -33,6 +37,25 @@ def request_headers(authority, path="/", method=b"\x82"):
     return method + b"\x86\x44" + bytes([len(path)]) + path + b"\x41" + bytes([len(value)]) + value
 
 
+def literal(name, value):
+    # HPACK: literal field without indexing, new name.
+    name, value = name.encode(), value.encode()
+    return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+
+def malformed_headers(authority, kind):
+    well_formed = request_headers(authority)
+    blocks = {
+        "uppercase": well_formed + literal("X-Bad", "1"),
+        "connection": well_formed + literal("connection", "close"),
+        "te": well_formed + literal("te", "gzip"),
+        "space-in-path": request_headers(authority, "/a HTTP/1.1"),
+        "no-path": b"\x82\x86\x41" + bytes([len(authority)]) + authority.encode(),
+        "pseudo-after-field": b"\x82\x86" + literal("accept", "*/*") + b"\x44\x01/",
+    }
+    return blocks[kind]
+
+
 def main(target, case, path="/"):
     host, port = target.rsplit(":", 1)
     connection = socket.create_connection((host, int(port)), timeout=3)
@@ -49,6 +72,10 @@ def main(target, case, path="/"):
     elif case == "open-upload":
         headers = frame(1, 0x4, 1, request_headers(target, path, method=b"\x83"))  # END_HEADERS only
         connection.sendall(PREFACE + settings + headers + frame(0, 0, 1, b"x" * 10))
+    elif case == "malformed":
+        bad = frame(1, 0x5, 1, malformed_headers(target, path))
+        good = frame(1, 0x5, 3, request_headers(target))
+        connection.sendall(PREFACE + settings + bad + good)
     elif case == "stalled-reader":
         connection.sendall(PREFACE + settings + frame(1, 0x5, 1, request_headers(target, path)))
     else:
@@ -75,6 +102,10 @@ def main(target, case, path="/"):
             elif kind == 3 and len(payload) >= 4:
                 code = f" code={int.from_bytes(payload[0:4], 'big')}"
             print(f"{TYPES.get(kind, kind)} stream={stream}{code}", flush=True)
+            if case == "malformed" and stream == 3 and flags & 1:
+                connection.close()
+                print("DONE", flush=True)
+                return
             if case == "idle" and kind == 6 and not flags & 1:
                 try:
                     connection.sendall(frame(6, 1, 0, payload))  # PING ACK

@@ -16,6 +16,9 @@
                                   holds the first request on each connection until a second
                                   arrives, then answers the first with an uppercase field name (a
                                   stream error) and, 0.3 s later, the second as usual
+  h2_upstream.py bad-trailers    answers with a head, part of a body, then trailers carrying a
+                                  pseudo-header (malformed); notes in its output how each of its
+                                  streams ended ("stream <id> reset <code>")
   h2_upstream.py cut-off         answers the first request on each connection with a head and part
                                   of a body, then closes the connection
   h2_upstream.py echo-frames      answers each request once it has ended with the frames it came
@@ -107,6 +110,11 @@ def serve(connection):
                         send(frame(HEADERS, END_HEADERS | END_STREAM, held[0], bad))
                         threading.Timer(0.3, send, [answer(held[1], number)]).start()
                     continue
+                if mode == "bad-trailers":
+                    trailers = b"\x88"  # :status 200 again, in trailers
+                    send(frame(HEADERS, END_HEADERS, stream, STATUS_200) + frame(DATA, 0, stream, b"partial")
+                         + frame(HEADERS, END_HEADERS | END_STREAM, stream, trailers))
+                    continue
                 if mode == "cut-off":
                     send(frame(HEADERS, END_HEADERS, stream, STATUS_200) + frame(DATA, 0, stream, b"partial"))
                     return
@@ -140,6 +148,8 @@ def serve(connection):
                     send(frame(HEADERS, END_HEADERS, stream, STATUS_200) + frame(DATA, END_STREAM, stream, " ".join(frames_of[stream]).encode()))
             elif kind == DATA and stream in received:
                 received[stream] += length
+            elif kind == RST_STREAM and mode == "bad-trailers":
+                print(f"stream {stream} reset {int.from_bytes(payload[0:4], 'big')}", flush=True)
             elif kind == RST_STREAM and stream in held:
                 held.remove(stream)
                 send(b"".join(answer(other, number) for other in held))
