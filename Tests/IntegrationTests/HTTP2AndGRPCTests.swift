@@ -175,6 +175,19 @@ extension Integration {
             #expect(lines.last == "CLOSED", "\(frames.stdout)")
         }
 
+        @Test func anIdleClientThatNeverAcknowledgesTheGoAwayPingIsClosedAfterTheGracePeriod() async throws {
+            let server = try await NGHTTPServer.start(files: ["index.html": 64])
+            let config = ProxyUnderTest.config(app: "127.0.0.1:\(server.port)", extra: "downstream: { idleTimeout: 500ms }")
+                .replacingOccurrences(of: "shutdownGracePeriod: 10s", with: "shutdownGracePeriod: 1s")
+            let proxy = try await ProxyUnderTest.start(config: config)
+            let frames = try await h2Abuse(proxy.inbound, "idle-no-ack")
+            // GOAWAY and PING at 0.5 s; no acknowledgement, so no final GOAWAY: closed at 1.5 s,
+            // before the raw client's 3 s of silence.
+            let lines = frames.stdout.split(separator: "\n").map(String.init)
+            #expect(lines == ["SETTINGS stream=0", "SETTINGS stream=0", "GOAWAY stream=0 code=0", "PING stream=0", "CLOSED"],
+                    "\(frames.stdout) \(frames.stderr)")
+        }
+
         @Test func aConnectionIdlesOutOnlyAfterItsLastStreamEnds() async throws {
             // The idle timeout (1 s) is shorter than the answer (2 s): the connection is not idle while
             // the stream is open, so GOAWAY comes only after the answer, once the connection has been

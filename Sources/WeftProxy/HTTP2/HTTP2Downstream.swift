@@ -11,9 +11,9 @@ import WeftRegex
 /// Streams live here rather than in NIO stream channels: a child channel per request (pipeline,
 /// activation, close) costs more than the rest of the proxy's HTTP/2 work (the README's
 /// performance section measures it). NIO's handler still runs the protocol: state machines, HPACK,
-/// SETTINGS and PING, send-side flow control, the concurrency limit. NIO's connection manager,
-/// ahead of this handler, closes idle connections and answers a drain with GOAWAY, from the
-/// stream events NIO's handler sends.
+/// SETTINGS and PING, send-side flow control, the concurrency limit. This handler also ends the
+/// connection gracefully (``HTTP2GracefulClose``) once it has been idle, with no stream open, for
+/// the idle timeout, or when the server drains.
 final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
@@ -29,8 +29,20 @@ final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
     /// Streams to reset once what they wrote is flushed: answered before their request ended, or aborted.
     private var resetsAfterFlush: [(stream: HTTP2DownstreamStream, code: NIOHTTP2.HTTP2ErrorCode)] = []
 
+    // Idle timeout and graceful close: one timer per idle period, not one per stream.
+    private var graceful = HTTP2GracefulClose()
+    private let idleTimeout: TimeAmount
+    private let gracePeriod: TimeAmount
+    /// When the last stream ended (or the connection started), while no stream is open.
+    private var idleSince = NIODeadline.now()
+    private var idleCheck: Scheduled<Void>?
+    private var graceTimer: Scheduled<Void>?
+
     init(listener: ListenerContext) {
         self.listener = listener
+        let config = listener.store.current.config
+        self.idleTimeout = config.downstream.idleTimeout.timeAmount
+        self.gracePeriod = config.shutdownGracePeriod.timeAmount
     }
 
     fileprivate var isWritable: Bool { context?.channel.isWritable ?? false }
@@ -39,9 +51,12 @@ final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         remoteAddress = context.channel.remoteAddress
+        scheduleIdleCheck(in: idleTimeout)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        idleCheck?.cancel()
+        graceTimer?.cancel()
         self.context = nil
     }
 
@@ -56,13 +71,20 @@ final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
                 // NIO's state machine admitted it: a new stream.
                 stream = HTTP2DownstreamStream(id: frame.streamID, connection: self)
                 streams[frame.streamID] = stream
+                graceful.streamOpened(frame.streamID)
             }
         case .data:
             guard let known = streams[frame.streamID] else { return }
             stream = known
+        case .ping(let data, ack: true):
+            if let goAway = graceful.pingAcknowledged(data) {
+                context.write(wrapOutboundOut(goAway), promise: nil)
+                closeIfDone()
+            }
+            return
         default:
             // A RST_STREAM needs nothing here: NIO's StreamClosedEvent follows with its code.
-            // Connection frames (GOAWAY, PING, SETTINGS) are NIO's and its connection manager's.
+            // Other connection frames (GOAWAY, PING, SETTINGS) are NIO's.
             return
         }
         streams.noteRead(stream)
@@ -83,15 +105,70 @@ final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
             stream.receiveWindowChanged(to: size)
         case .closed(let stream, let reset):
             stream.closed(reset: reset)
+            if streams.isEmpty {
+                idleSince = .now()
+                closeIfDone()
+            }
         case .none:
-            break
+            if event is ChannelShouldQuiesceEvent { closeGracefully() }
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        idleCheck?.cancel()
+        graceTimer?.cancel()
         for stream in streams.removeAll() { stream.closed(reset: nil) }
         context.fireChannelInactive()
+    }
+
+    // MARK: Idle timeout and graceful close
+
+    private func scheduleIdleCheck(in delay: TimeAmount) {
+        guard let context else { return }
+        idleCheck = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
+            self?.checkIdle()
+        }
+    }
+
+    /// No stream open for the idle timeout: close gracefully. Streams ending only move
+    /// `idleSince`; the timer is rescheduled for what is left when it fires.
+    private func checkIdle() {
+        guard graceful.phase == .open else { return }
+        guard streams.isEmpty else {
+            scheduleIdleCheck(in: idleTimeout)
+            return
+        }
+        let idleFor = NIODeadline.now() - idleSince
+        if idleFor >= idleTimeout {
+            closeGracefully()
+        } else {
+            scheduleIdleCheck(in: idleTimeout - idleFor)
+        }
+    }
+
+    /// GOAWAY and PING (``HTTP2GracefulClose``); the connection closes once the client has
+    /// acknowledged and its streams are done, or when the grace period is over.
+    private func closeGracefully() {
+        guard let context else { return }
+        let frames = graceful.start()
+        guard !frames.isEmpty else { return }
+        idleCheck?.cancel()
+        for frame in frames { context.write(wrapOutboundOut(frame), promise: nil) }
+        flush()
+        graceTimer = context.eventLoop.assumeIsolated().scheduleTask(in: gracePeriod) { [weak self] in
+            self?.context?.close(promise: nil)
+        }
+    }
+
+    /// After the final GOAWAY, the last stream done: close, once what was written is flushed.
+    private func closeIfDone() {
+        guard graceful.phase == .closing, streams.isEmpty, let context else { return }
+        flush()
+        // Runs after the flush just scheduled (tasks run in order): nothing written is dropped.
+        context.eventLoop.assumeIsolated().execute { [weak self] in
+            self?.context?.close(promise: nil)
+        }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

@@ -15,29 +15,17 @@ enum ConnectionPipelines {
         try sync.addHandler(HTTP1DownstreamHandler(listener: listener))
     }
 
-    /// HTTP/2 (h2c prior knowledge): NIO's HTTP/2 handler runs the protocol, NIO's connection
-    /// manager closes idle connections and answers a drain with GOAWAY (closing once the streams
-    /// in flight are done), and one handler routes frames to the connection's streams, one
-    /// exchange per stream.
+    /// HTTP/2 (h2c prior knowledge): NIO's HTTP/2 handler runs the protocol, and one handler
+    /// routes frames to the connection's streams, one exchange per stream; it also closes idle
+    /// connections and answers a drain with GOAWAY (closing once the streams in flight are done).
     static func addHTTP2(to channel: any Channel, listener: ListenerContext) throws {
         let sync = channel.pipeline.syncOperations
-        let gracePeriod = listener.store.current.config.shutdownGracePeriod.timeAmount
-        let manager = NIOHTTP2ServerConnectionManagementHandler(
-            eventLoop: channel.eventLoop,
-            configuration: .init(maxIdleTime: listener.store.current.config.downstream.idleTimeout.timeAmount,
-                                 maxAge: nil, maxGraceTime: gracePeriod, keepalive: nil))
         // Ahead of the HTTP/2 handler: it sees the socket's events only, not every HTTP/2 one.
         try sync.addHandler(CloseOnHalfClosure())
         try sync.addHandler(FlushCoalescingHandler())
         try sync.addHandler(NIOHTTP2Handler(mode: .server, frameDelegate: CloseAfterErrorGoAway(channel: channel),
                                             connectionConfiguration: HTTP2ConnectionSettings.connection))
-        try sync.addHandler(manager)
         try sync.addHandler(HTTP2DownstreamConnectionHandler(listener: listener))
-        // The manager starts its idle timer on channelActive, which this connection saw before
-        // detection handed it over: without it, a connection that never opens a stream never idles out.
-        if channel.isActive {
-            manager.channelActive(context: try sync.context(handler: manager))
-        }
     }
 }
 

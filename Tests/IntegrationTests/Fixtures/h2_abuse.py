@@ -5,6 +5,7 @@
   h2_abuse.py HOST:PORT frame-size     a PING frame whose length is 7 (must be 8)
   h2_abuse.py HOST:PORT closed-stream  a request on stream 1, then HEADERS again on stream 1
   h2_abuse.py HOST:PORT idle           preface and SETTINGS, then nothing but PING acks
+  h2_abuse.py HOST:PORT idle-no-ack    preface and SETTINGS, then nothing at all (PINGs unanswered)
   h2_abuse.py HOST:PORT stalled-reader PATH
                                        GET PATH, then reads everything and never returns
                                        flow-control window (the peer may send 65 535 bytes)
@@ -67,7 +68,7 @@ def main(target, case, path="/"):
     elif case == "closed-stream":
         headers = frame(1, 0x5, 1, request_headers(target))  # END_STREAM | END_HEADERS
         connection.sendall(PREFACE + settings + headers + headers)
-    elif case == "idle":
+    elif case in ("idle", "idle-no-ack"):
         connection.sendall(PREFACE + settings)
     elif case == "open-upload":
         headers = frame(1, 0x4, 1, request_headers(target, path, method=b"\x83"))  # END_HEADERS only
