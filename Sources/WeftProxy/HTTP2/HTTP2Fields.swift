@@ -113,7 +113,8 @@ enum HTTP2Fields {
     /// connection-specific (in a request, `te` only as `trailers`).
     private static func append(_ name: String, _ value: String, _ indexing: HPACKIndexing, to fields: inout HTTPFields,
                                inRequest: Bool) throws(MalformedHeaderBlock) {
-        guard isLowercaseToken(name) else { throw .invalidName(name) }
+        // A token (swift-http-types checks), and lowercase: its canonical form is itself.
+        guard let fieldName = HTTPField.Name(name), fieldName.canonicalName == name else { throw .invalidName(name) }
         switch name.utf8.count {
         case 2 where inRequest && name == "te":
             guard value == "trailers" else { throw .connectionSpecific(name) }
@@ -126,7 +127,6 @@ enum HTTP2Fields {
             break
         }
         guard !value.utf8.contains(where: { $0 == 0 || $0 == 0x0A || $0 == 0x0D }) else { throw .invalidValue(name) }
-        guard let fieldName = HTTPField.Name(name) else { throw .invalidName(name) }
         var field = HTTPField(name: fieldName, value: value)
         field.indexingStrategy = .init(indexing)
         fields.append(field)
@@ -135,21 +135,6 @@ enum HTTP2Fields {
     private static func set(_ slot: inout String?, _ value: String, _ name: String) throws(MalformedHeaderBlock) {
         guard slot == nil else { throw .duplicatePseudoHeader(name) }
         slot = value
-    }
-
-    /// RFC 9110 §5.6.2 `token`, without uppercase letters (RFC 9113 §8.2.1).
-    private static func isLowercaseToken(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.allSatisfy { byte in
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "!"), UInt8(ascii: "#")...UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"),
-                 UInt8(ascii: "|"), UInt8(ascii: "~"):
-                return true
-            default:
-                return false
-            }
-        }
     }
 
     /// No pseudo-header's grammar admits a control character, a space or DEL; in `:path` they
