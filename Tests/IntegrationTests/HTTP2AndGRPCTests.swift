@@ -338,10 +338,8 @@ extension Integration {
             // sent (a gRPC stream's messages before a failure count), then learns the answer is
             // incomplete (RST_STREAM CANCEL on its stream), and only that stream ends. The close may
             // arrive in the same read as the DATA frame; a first cut dropped the held DATA then.
-            let (upstream, port) = try await startPythonFixture("h2_upstream.py", ["cut-off"])
+            let (upstream, frames) = try await framesOfAGetThroughTheProxy(to: "cut-off")
             defer { upstream.stop() }
-            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(port)"))
-            let frames = try await h2Abuse(proxy.inbound, "stalled-reader", "/")
             let lines = frames.stdout.split(separator: "\n").map(String.init)
             #expect(lines.filter { $0.hasSuffix("stream=1") || $0.hasPrefix("RST_STREAM") } == ["HEADERS stream=1", "DATA stream=1", "RST_STREAM stream=1 code=8"],
                     "\(frames.stdout) \(frames.stderr)")
@@ -352,10 +350,8 @@ extension Integration {
             // Trailers with a pseudo-header are malformed (RFC 9113 §8.1): the proxy does not pass
             // them on. The answer has started, so the client's stream is reset (CANCEL) after what
             // was sent; the upstream's stream is reset with PROTOCOL_ERROR.
-            let (upstream, port) = try await startPythonFixture("h2_upstream.py", ["bad-trailers"])
+            let (upstream, frames) = try await framesOfAGetThroughTheProxy(to: "bad-trailers")
             defer { upstream.stop() }
-            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(port)"))
-            let frames = try await h2Abuse(proxy.inbound, "stalled-reader", "/")
             let lines = frames.stdout.split(separator: "\n").map(String.init)
             #expect(lines.filter { $0.hasSuffix("stream=1") || $0.hasPrefix("RST_STREAM") } == ["HEADERS stream=1", "DATA stream=1", "RST_STREAM stream=1 code=8"],
                     "\(frames.stdout) \(frames.stderr)")
@@ -549,6 +545,19 @@ extension Integration {
             let seconds = Double(line.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "0") ?? 0
             #expect(seconds >= 0.3, "the greeting came after \(seconds) s, before the detection timeout")
         }
+    }
+}
+
+/// Starts `h2_upstream.py` in `mode` behind a proxy and sends it a GET from the raw client; the
+/// frames the client received, and the upstream (its output says what it saw; the caller stops it).
+private func framesOfAGetThroughTheProxy(to mode: String) async throws -> (ChildProcess, CommandResult) {
+    let (upstream, port) = try await startPythonFixture("h2_upstream.py", [mode])
+    do {
+        let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(port)"))
+        return (upstream, try await h2Abuse(proxy.inbound, "stalled-reader", "/"))
+    } catch {
+        upstream.stop()
+        throw error
     }
 }
 

@@ -22,14 +22,7 @@ enum HTTP2Fields {
         var scheme: String?
         var authority: String?
         var path: String?
-        var fields = HTTPFields()
-        fields.reserveCapacity(headers.count)
-        for (name, value, indexing) in headers {
-            guard name.utf8.first == UInt8(ascii: ":") else {
-                try append(name, value, indexing, to: &fields, inRequest: true)
-                continue
-            }
-            guard fields.isEmpty else { throw .pseudoHeaderAfterFields(name) }
+        let fields = try fields(of: headers, inRequest: true) { (name, value) throws(MalformedHeaderBlock) in
             guard isValidPseudoHeaderValue(value) else { throw .invalidValue(name) }
             switch name {
             case ":method": try set(&method, value, name)
@@ -55,14 +48,7 @@ enum HTTP2Fields {
     /// An upstream's response head: `:status` (three digits) first and alone among pseudo-headers.
     static func response(from headers: HPACKHeaders) throws(MalformedHeaderBlock) -> HTTPResponse {
         var status: Int?
-        var fields = HTTPFields()
-        fields.reserveCapacity(headers.count)
-        for (name, value, indexing) in headers {
-            guard name.utf8.first == UInt8(ascii: ":") else {
-                try append(name, value, indexing, to: &fields, inRequest: false)
-                continue
-            }
-            guard fields.isEmpty else { throw .pseudoHeaderAfterFields(name) }
+        let fields = try fields(of: headers, inRequest: false) { (name, value) throws(MalformedHeaderBlock) in
             guard name == ":status" else { throw .unknownPseudoHeader(name) }
             guard status == nil else { throw .duplicatePseudoHeader(name) }
             guard value.utf8.count == 3, let code = Int(value), code >= 100 else { throw .invalidValue(name) }
@@ -74,11 +60,24 @@ enum HTTP2Fields {
 
     /// Trailers, from either side: regular fields only.
     static func trailers(from headers: HPACKHeaders, inRequest: Bool) throws(MalformedHeaderBlock) -> HTTPFields {
+        try fields(of: headers, inRequest: inRequest) { (name, _) throws(MalformedHeaderBlock) in
+            throw .pseudoHeaderInTrailers(name)
+        }
+    }
+
+    /// One pass over a received block: regular fields checked and converted, each pseudo-header
+    /// (all before the first regular field) handed to `pseudoHeader`.
+    private static func fields(of headers: HPACKHeaders, inRequest: Bool,
+                               pseudoHeader: (String, String) throws(MalformedHeaderBlock) -> Void) throws(MalformedHeaderBlock) -> HTTPFields {
         var fields = HTTPFields()
         fields.reserveCapacity(headers.count)
         for (name, value, indexing) in headers {
-            guard name.utf8.first != UInt8(ascii: ":") else { throw .pseudoHeaderInTrailers(name) }
-            try append(name, value, indexing, to: &fields, inRequest: inRequest)
+            guard name.utf8.first == UInt8(ascii: ":") else {
+                try append(name, value, indexing, to: &fields, inRequest: inRequest)
+                continue
+            }
+            try pseudoHeader(name, value)
+            guard fields.isEmpty else { throw .pseudoHeaderAfterFields(name) }
         }
         return fields
     }
