@@ -27,14 +27,16 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
     /// Streams whose head was flushed before their request's end was known.
     private var headsAtFlush: [HTTP2UpstreamStream] = []
     /// Client streams are odd-numbered, in the order they start.
-    private var nextStreamID: HTTP2StreamID? = 1
+    private var nextStreamID: HTTP2StreamID?
     /// Succeeds once NIO's handler has seen the channel become active and sent the connection
     /// preface: no stream may send before. (A connect's future completes before channelActive.)
     let ready: EventLoopPromise<Void>
 
-    init(endpoint: ListenAddress, channel: any Channel) {
+    /// `firstStreamID` is 1 but in tests, which start near the end of the 2³⁰ IDs a connection has.
+    init(endpoint: ListenAddress, channel: any Channel, firstStreamID: HTTP2StreamID = 1) {
         self.endpoint = endpoint
         self.channel = channel
+        nextStreamID = firstStreamID
         ready = channel.eventLoop.makePromise()
     }
 
