@@ -111,6 +111,17 @@ extension Integration {
             #expect(waited >= .milliseconds(900) && waited < .seconds(5), "closed after \(waited)")
         }
 
+        @Test func aRequestWaitingOnASlowUpstreamOutlastsTheIdleTimeout() async throws {
+            // The connection is not idle while its request is in flight: a slow upstream is the
+            // route timeout's business. The answer comes after 2 s, past the 1 s idle timeout.
+            let upstream = try await PythonUpstream.start()
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(
+                app: upstream.address, extra: "downstream: { idleTimeout: 1s }"))
+            defer { proxy.stop() }
+            let answer = try rawExchange(proxy.inbound, Array("GET /slow?ms=2000 HTTP/1.1\r\nHost: a\r\n\r\n".utf8))
+            #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
+        }
+
         @Test func expectContinueGetsTheUpstreams100BeforeTheBodyIsSent() async throws {
             let upstream = try await PythonUpstream.start()
             let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: upstream.address))

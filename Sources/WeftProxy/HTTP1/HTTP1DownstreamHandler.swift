@@ -52,14 +52,15 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// The decoder rejected a request: it was answered (or the connection closed) once.
     private var rejectedMalformedRequest = false
 
-    // Idle timeout: one timer per idle period, not one per read (see `checkIdle`).
-    private let idleTimeout: TimeAmount
-    private var lastActivity = NIODeadline.now()
-    private var idleCheck: Scheduled<Void>?
+    /// Nothing read or written for the idle timeout: close, unless a request is in flight (a slow
+    /// upstream is the route timeout's business, not this one's).
+    private lazy var idleTimer = IdleTimer(
+        timeout: listener.store.current.config.downstream.idleTimeout.timeAmount,
+        isBusy: { [weak self] in self.map { $0.exchange != nil || !$0.pipelined.isEmpty } ?? false },
+        onIdle: { [weak self] in self?.context?.close(promise: nil) })
 
     init(listener: ListenerContext) {
         self.listener = listener
-        self.idleTimeout = listener.store.current.config.downstream.idleTimeout.timeAmount
     }
 
     var isWritable: Bool { context?.channel.isWritable ?? false }
@@ -67,39 +68,12 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         remoteAddress = context.channel.remoteAddress
-        scheduleIdleCheck(in: idleTimeout)
+        idleTimer.start(on: context.eventLoop)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        idleCheck?.cancel()
-        idleCheck = nil
+        idleTimer.cancel()
         self.context = nil
-    }
-
-    // MARK: Idle timeout
-
-    private func scheduleIdleCheck(in delay: TimeAmount) {
-        guard let context else { return }
-        idleCheck = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
-            self?.checkIdle()
-        }
-    }
-
-    /// Nothing read or written for the idle timeout: close, unless a request is in flight (a slow
-    /// upstream is the route timeout's business, not this one's). Activity only moves
-    /// `lastActivity`; the timer is rescheduled for what is left when it fires.
-    private func checkIdle() {
-        guard let context else { return }
-        if exchange != nil || !pipelined.isEmpty {
-            scheduleIdleCheck(in: idleTimeout)
-            return
-        }
-        let idleFor = NIODeadline.now() - lastActivity
-        if idleFor >= idleTimeout {
-            context.close(promise: nil)
-        } else {
-            scheduleIdleCheck(in: idleTimeout - idleFor)
-        }
     }
 
     // MARK: Client → proxy
@@ -170,7 +144,7 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        lastActivity = .now()
+        idleTimer.lastActivity = .now()
         exchange?.flushUpstream()
         context.fireChannelReadComplete()
     }
@@ -257,7 +231,7 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
         // An answer given before a body-less request's end arrived (a filter's, a fast failure)
         // keeps the connection: nothing of that request is left to read but its end.
         let requestDone = finished.requestEnded || !requestHasBody
-        lastActivity = .now()
+        idleTimer.lastActivity = .now()
         if keepAlive && requestDone && !(clientInputClosed && pipelined.isEmpty) && !quiescing {
             responseWriter.writeEnd(trailers, context: context, promise: nil)
             drainPipelined()

@@ -29,20 +29,18 @@ final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
     /// Streams to reset once what they wrote is flushed: answered before their request ended, or aborted.
     private var resetsAfterFlush: [(stream: HTTP2DownstreamStream, code: NIOHTTP2.HTTP2ErrorCode)] = []
 
-    // Idle timeout and graceful close: one timer per idle period, not one per stream.
     private var graceful = HTTP2GracefulClose()
-    private let idleTimeout: TimeAmount
     private let gracePeriod: TimeAmount
-    /// When the last stream ended (or the connection started), while no stream is open.
-    private var idleSince = NIODeadline.now()
-    private var idleCheck: Scheduled<Void>?
     private var graceTimer: Scheduled<Void>?
+    /// No stream open for the idle timeout (counted from when the last one ended): close gracefully.
+    private lazy var idleTimer = IdleTimer(
+        timeout: listener.store.current.config.downstream.idleTimeout.timeAmount,
+        isBusy: { [weak self] in self.map { !$0.streams.isEmpty } ?? false },
+        onIdle: { [weak self] in self?.closeGracefully() })
 
     init(listener: ListenerContext) {
         self.listener = listener
-        let config = listener.store.current.config
-        self.idleTimeout = config.downstream.idleTimeout.timeAmount
-        self.gracePeriod = config.shutdownGracePeriod.timeAmount
+        self.gracePeriod = listener.store.current.config.shutdownGracePeriod.timeAmount
     }
 
     fileprivate var isWritable: Bool { context?.channel.isWritable ?? false }
@@ -51,11 +49,11 @@ final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         remoteAddress = context.channel.remoteAddress
-        scheduleIdleCheck(in: idleTimeout)
+        idleTimer.start(on: context.eventLoop)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        idleCheck?.cancel()
+        idleTimer.cancel()
         graceTimer?.cancel()
         self.context = nil
     }
@@ -106,7 +104,7 @@ final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
         case .closed(let stream, let reset):
             stream.closed(reset: reset)
             if streams.isEmpty {
-                idleSince = .now()
+                idleTimer.lastActivity = .now()
                 closeIfDone()
             }
         case .none:
@@ -116,36 +114,13 @@ final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        idleCheck?.cancel()
+        idleTimer.cancel()
         graceTimer?.cancel()
         for stream in streams.removeAll() { stream.closed(reset: nil) }
         context.fireChannelInactive()
     }
 
-    // MARK: Idle timeout and graceful close
-
-    private func scheduleIdleCheck(in delay: TimeAmount) {
-        guard let context else { return }
-        idleCheck = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
-            self?.checkIdle()
-        }
-    }
-
-    /// No stream open for the idle timeout: close gracefully. Streams ending only move
-    /// `idleSince`; the timer is rescheduled for what is left when it fires.
-    private func checkIdle() {
-        guard graceful.phase == .open else { return }
-        guard streams.isEmpty else {
-            scheduleIdleCheck(in: idleTimeout)
-            return
-        }
-        let idleFor = NIODeadline.now() - idleSince
-        if idleFor >= idleTimeout {
-            closeGracefully()
-        } else {
-            scheduleIdleCheck(in: idleTimeout - idleFor)
-        }
-    }
+    // MARK: Graceful close
 
     /// GOAWAY and PING (``HTTP2GracefulClose``); the connection closes once the client has
     /// acknowledged and its streams are done, or when the grace period is over.
@@ -153,7 +128,7 @@ final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
         guard let context else { return }
         let frames = graceful.start()
         guard !frames.isEmpty else { return }
-        idleCheck?.cancel()
+        idleTimer.cancel()
         for frame in frames { context.write(wrapOutboundOut(frame), promise: nil) }
         flush()
         graceTimer = context.eventLoop.assumeIsolated().scheduleTask(in: gracePeriod) { [weak self] in
