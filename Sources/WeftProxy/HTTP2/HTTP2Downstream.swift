@@ -206,8 +206,8 @@ final class HTTP2DownstreamStream: Downstream, HTTP2TableStream, HTTP2SendWaterm
     private var held = HTTP2HeldFrames()
     /// A gRPC status carried in a response head that went out before the end: repeated as trailers.
     private var statusInHead: HTTPFields?
-    /// The stream's receive window as NIO last reported it.
-    private var receiveWindow = ReceiveWindow.target
+    /// The stream's receive window, returned while its reader reads.
+    private var receiveWindow = ReceiveWindow()
     /// Response body bytes written to NIO and not yet written to the socket.
     var unsentBodyBytes = 0
 
@@ -265,7 +265,7 @@ final class HTTP2DownstreamStream: Downstream, HTTP2TableStream, HTTP2SendWaterm
     }
 
     fileprivate func receiveWindowChanged(to size: Int) {
-        receiveWindow = size
+        receiveWindow.reported(size)
         returnReceiveWindowIfDue()
     }
 
@@ -277,8 +277,7 @@ final class HTTP2DownstreamStream: Downstream, HTTP2TableStream, HTTP2SendWaterm
     /// closed: a WINDOW_UPDATE on a closed stream is a connection error.
     private func returnReceiveWindowIfDue() {
         guard exchange?.holdsClientReads != true, !remoteEnded, !isClosed,
-              let increment = ReceiveWindow.increment(for: receiveWindow) else { return }
-        receiveWindow += increment
+              let increment = receiveWindow.takeIncrement() else { return }
         connection.write(.windowUpdate(windowSizeIncrement: increment), on: id)
         connection.flush()
     }

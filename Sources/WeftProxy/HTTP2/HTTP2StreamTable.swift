@@ -71,13 +71,28 @@ enum HTTP2StreamEvent<Stream> {
 
 /// A receive window kept near its target, topped up once it has fallen to half (NIO's own rule
 /// for its stream channels): few WINDOW_UPDATE frames, and the sender never waits on a window
-/// that is more than half open.
-enum ReceiveWindow {
+/// that is more than half open. A stream keeps one; the connection's is returned whole (see
+/// ``HTTP2StreamTable/resolve(_:)``).
+struct ReceiveWindow {
     /// The window advertised in SETTINGS (HTTP/2's default; Weft does not change it).
     static let target = 65_535
 
     /// The increment to announce when the window is `size`, if it is time to.
     static func increment(for size: Int) -> Int? {
         size <= target / 2 ? target - size : nil
+    }
+
+    /// The window as NIO last reported it, plus what this side has returned since.
+    private(set) var size = ReceiveWindow.target
+
+    mutating func reported(_ size: Int) {
+        self.size = size
+    }
+
+    /// The WINDOW_UPDATE increment due now, if any; counted as returned.
+    mutating func takeIncrement() -> Int? {
+        guard let increment = Self.increment(for: size) else { return nil }
+        size += increment
+        return increment
     }
 }

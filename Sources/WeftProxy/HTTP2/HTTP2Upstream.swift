@@ -216,8 +216,8 @@ final class HTTP2UpstreamStream: UpstreamStream, HTTP2TableStream, HTTP2SendWate
     private var held = HTTP2HeldFrames()
     private var receivedFinalHead = false
     private var readsPaused = false
-    /// The stream's receive window as NIO last reported it.
-    private var receiveWindow = ReceiveWindow.target
+    /// The stream's receive window, returned while its reader reads.
+    private var receiveWindow = ReceiveWindow()
     /// Request body bytes written to NIO and not yet written to the socket.
     var unsentBodyBytes = 0
 
@@ -342,7 +342,7 @@ final class HTTP2UpstreamStream: UpstreamStream, HTTP2TableStream, HTTP2SendWate
     }
 
     fileprivate func receiveWindowChanged(to size: Int) {
-        receiveWindow = size
+        receiveWindow.reported(size)
         returnReceiveWindowIfDue()
     }
 
@@ -350,8 +350,7 @@ final class HTTP2UpstreamStream: UpstreamStream, HTTP2TableStream, HTTP2SendWate
     /// closed: a WINDOW_UPDATE on a closed stream is a connection error.
     private func returnReceiveWindowIfDue() {
         guard !readsPaused, !remoteEnded, connection.isOpen(self),
-              let increment = ReceiveWindow.increment(for: receiveWindow) else { return }
-        receiveWindow += increment
+              let increment = receiveWindow.takeIncrement() else { return }
         connection.write(.windowUpdate(windowSizeIncrement: increment), for: self)
         connection.flush()
     }
