@@ -5,6 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 scripts/setup.sh
-swift build -c release --static-swift-stdlib --product weft-proxy --scratch-path .build-release
-swift build -c release --static-swift-stdlib --product weft --scratch-path .build-release
+scripts/build-release.sh weft-proxy weft
 exec python3 Benchmarks/controller.py --weft .build-release/release/weft --proxy .build-release/release/weft-proxy "$@"

@@ -85,8 +85,7 @@ struct TapCommand: AsyncParsableCommand {
                 let tap = Weft_Tap_V1_Tap.Client(wrapping: client)
                 try await tap.observe(request, options: options) { response in
                     for try await event in response.messages {
-                        // Unbuffered: each line shows as it happens, even through a pipe.
-                        FileHandle.standardOutput.write(Data((try TapLine.render(event, format: format) + "\n").utf8))
+                        try StandardOutput.writeLineOrFinish(try TapLine.render(event, format: format))
                     }
                 }
             }
@@ -124,7 +123,7 @@ struct TapCommand: AsyncParsableCommand {
             }
             let event = try Weft_Tap_V1_TapEvent(jsonString: line)
             events += 1
-            FileHandle.standardOutput.write(Data((try TapLine.render(event, format: format) + "\n").utf8))
+            try StandardOutput.writeLineOrFinish(try TapLine.render(event, format: format))
         }
         if events == 0 && !failures.isEmpty { throw ExitCode(1) }
     }

@@ -165,6 +165,31 @@ extension Integration {
             #expect(unknown.stderr.contains("no connected proxy carries deploy/nope"), "\(unknown.stderr)")
         }
 
+        @Test func aTapperThatLeavesClosesTheProxiesTapsWithNoTraffic() async throws {
+            let mesh = try await MeshUnderTest.start(mesh: Self.shelf)
+            defer { mesh.stop() }
+            let admin = try await mesh.proxies().first { $0["instance"] as? String == "books-0" }?["adminAddress"] as? String
+            func openTaps() async throws -> String? {
+                try await curl(["http://\(admin ?? "?")/metrics"]).stdout.split(separator: "\n")
+                    .first { $0.hasPrefix("weft_tap_active ") }.map(String.init)
+            }
+            func waitFor(_ line: String, within timeout: Duration) async throws {
+                let deadline = ContinuousClock.now + timeout
+                while try await openTaps() != line {
+                    if ContinuousClock.now > deadline { throw TestFailure("books-0 never showed \(line); last: \(try await openTaps() ?? "-")") }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            // Matches nothing: no event will ever be written toward the tapper.
+            let tap = ChildProcess(Paths.weftBinary, ["tap", "deploy/books", "-n", "shelf", "--path", "/matches-nothing",
+                                                      "--controller", mesh.api])
+            try tap.start()
+            defer { tap.stop() }
+            try await waitFor("weft_tap_active 1", within: .seconds(20))
+            tap.signal(SIGKILL)
+            try await waitFor("weft_tap_active 0", within: .seconds(5))
+        }
+
         @Test func diagnoseNamesTheEdgeWhereFailuresStartWithLiveFailingRequests() async throws {
             let mesh = try await MeshUnderTest.start(mesh: Self.shelf)
             defer { mesh.stop() }

@@ -112,6 +112,38 @@ extension Integration {
             _ = try await tapper.waitForOutput("dropped \\d+ requests and \\d+ events")
         }
 
+        @Test func aTapPipedIntoHeadEndsQuietlyWhenHeadHasReadEnough() async throws {
+            let (proxy, upstream) = try await Self.startProxy()
+            defer { proxy.stop(); _ = upstream }
+            // `pipefail`: the pipeline's status is the tap's.
+            let pipeline = ChildProcess("/bin/bash", ["-c", #"set -o pipefail; "$0" tap --proxy "$1" | head -n 1"#,
+                                                      Paths.weftBinary, proxy.tap ?? "?"])
+            try pipeline.start()
+            defer { pipeline.stop() }
+            try await proxy.waitForTaps(1)
+            // head exits after the first line; the tap learns it on a later write.
+            var requests = 0
+            while pipeline.isRunning && requests < 50 {
+                _ = try await curl(["-s", "-o", "/dev/null", "http://\(proxy.inbound)/echo/\(requests)"])
+                requests += 1
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(await pipeline.waitForExit() == 0, "after \(requests) requests: \(pipeline.output)")
+            #expect(pipeline.output.hasPrefix("req id="), "\(pipeline.output)")
+            #expect(!pipeline.output.contains("Fatal error"), "\(pipeline.output)")
+            try await proxy.waitForTaps(0)
+        }
+
+        @Test func aKilledTapperClosesItsTapAtOnceWithNoTraffic() async throws {
+            let (proxy, upstream) = try await Self.startProxy()
+            defer { proxy.stop(); _ = upstream }
+            let tapper = try tap(proxy, [])
+            try await proxy.waitForTaps(1)
+            tapper.signal(SIGKILL)
+            // No request comes: the proxy learns from the closed connection, not from a failed write.
+            try await proxy.waitForTaps(0, timeout: .seconds(5))
+        }
+
         @Test func anUnreachableProxyIsOneClearError() async throws {
             let result = try await run(Paths.weftBinary, ["tap", "--proxy", "127.0.0.1:\(freePort())"])
             #expect(result.status != 0)

@@ -14,7 +14,8 @@ import WeftTapAPI
 ///   rate, requests per second, latency percentiles, TCP connections.
 /// - `GET /api/v1/edges?resource=deploy&namespace=&window=1m`: workload-to-workload traffic.
 /// - `GET /api/v1/tap?resource=deploy/NAME&namespace=&from=&to=&path=&path_regex=&method=&authority=&max_rps=&limit=&header=`:
-///   live requests as newline-delimited JSON, one tap event per line (`{"error": …}` lines for a proxy that failed).
+///   live requests as newline-delimited JSON, one tap event per line (`{"error": …}` lines for a proxy that failed),
+///   and a blank line each second (readers skip it).
 ///
 /// Errors are `{"error": "…"}` with 400 (bad request), 404 (unknown resource) or 502 (metrics source down).
 public struct PublicAPI: Sendable {
@@ -106,7 +107,10 @@ public struct PublicAPI: Sendable {
                 query.limit = parameters.get("limit").flatMap(UInt64.init) ?? 0
                 query.headers = parameters.getAll("header")
                 let (proxies, observe) = try tap.plan(query)
-                let items = tap.stream(proxies, observe)
+                // A client that has gone (Ctrl-C, `| head`, killed) is only found by writing to it: the
+                // connection allows half-closure, so its FIN alone closes nothing. A blank line every
+                // second finds it within two, and with it goes every proxy's tap.
+                let items = tap.stream(proxies, observe, heartbeat: .seconds(1))
                 let options = { var options = JSONEncodingOptions(); options.alwaysPrintInt64sAsNumbers = true; return options }()
                 let body = ResponseBody { writer in
                     for await item in items {
@@ -116,6 +120,8 @@ public struct PublicAPI: Sendable {
                             line = (try? event.jsonString(options: options)) ?? "{}"
                         case .proxyFailed(let proxy, let message):
                             line = String(decoding: try JSONEncoder().encode(["error": "proxy \(proxy): \(message)"]), as: UTF8.self)
+                        case .heartbeat:
+                            line = ""
                         }
                         try await writer.write(ByteBuffer(string: line + "\n"))
                     }

@@ -31,6 +31,9 @@ public struct TapFanOut: Sendable {
     public enum Item: Sendable {
         case event(Weft_Tap_V1_TapEvent)
         case proxyFailed(proxy: String, message: String)
+        /// Nothing happened for a while (only when asked for): a chance to write something and learn
+        /// whether the reader is still there.
+        case heartbeat
     }
 
     let controller: MeshController
@@ -130,8 +133,11 @@ public struct TapFanOut: Sendable {
 
     /// The merged stream: each proxy's events, ids made unique across proxies, the tapped proxy's
     /// own workload filled in (as source of its outbound requests, destination of its inbound
-    /// ones). Ends after `limit` requests ended (0: never), or when every proxy's tap ended.
-    public func stream(_ proxies: [ProxyStatus], _ request: Weft_Tap_V1_ObserveRequest) -> AsyncStream<Item> {
+    /// ones). Ends after `limit` requests ended (0: never), or when every proxy's tap ended; when its
+    /// reader stops reading it, the proxies' taps are closed. With `heartbeat`, a `.heartbeat` comes
+    /// every `heartbeat` too.
+    public func stream(_ proxies: [ProxyStatus], _ request: Weft_Tap_V1_ObserveRequest,
+                       heartbeat: Duration? = nil) -> AsyncStream<Item> {
         let (stream, continuation) = AsyncStream.makeStream(of: Item.self, bufferingPolicy: .bufferingNewest(4096))
         let limit = request.limit
         let ids = IDAllocator()
@@ -169,7 +175,18 @@ public struct TapFanOut: Sendable {
             }
             continuation.finish()
         }
-        continuation.onTermination = { _ in task.cancel() }
+        let heartbeats = heartbeat.map { interval in
+            Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    continuation.yield(.heartbeat)
+                }
+            }
+        }
+        continuation.onTermination = { _ in
+            task.cancel()
+            heartbeats?.cancel()
+        }
         return stream
     }
 

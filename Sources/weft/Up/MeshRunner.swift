@@ -150,7 +150,7 @@ final class MeshRunner: Service, Sendable {
     }
 
     private func say(_ line: String) {
-        FileHandle.standardOutput.write(Data("weft up: \(line)\n".utf8))
+        StandardOutput.write("weft up: \(line)\n")
     }
 
     /// Stops the apps, then the proxies (SIGTERM, SIGKILL after 5 s), each with its process group.
@@ -185,6 +185,6 @@ final class MeshRunner: Service, Sendable {
             Ctrl-C stops the mesh.
 
             """
-        FileHandle.standardOutput.write(Data(text.utf8))
+        StandardOutput.write(text)
     }
 }
