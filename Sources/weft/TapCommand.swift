@@ -3,6 +3,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import SwiftProtobuf
+import Synchronization
 import WeftController
 import WeftProxy
 import WeftTapAPI
@@ -80,10 +81,12 @@ struct TapCommand: AsyncParsableCommand {
         let format = output
         var options = CallOptions.defaults
         options.waitForReady = false
+        let opened = Atomic(false)
         do {
             try await withGRPCClient(transport: .http2NIOPosix(target: address.grpcTarget, transportSecurity: .plaintext)) { client in
                 let tap = Weft_Tap_V1_Tap.Client(wrapping: client)
                 try await tap.observe(request, options: options) { response in
+                    opened.store(true, ordering: .relaxed)
                     for try await event in response.messages {
                         try StandardOutput.writeLineOrFinish(try TapLine.render(event, format: format))
                     }
@@ -91,12 +94,14 @@ struct TapCommand: AsyncParsableCommand {
             }
         } catch let error as RPCError {
             switch error.code {
-            case .unavailable:
-                throw ValidationError("cannot reach the tap listener at \(proxy) (\(error.message)); is weft-proxy running? Its tap address is `tap.address` in its config, 127.0.0.1:4190 by default.")
             case .invalidArgument:
                 throw ValidationError("the proxy rejected the tap: \(error.message)")
+            case .unavailable where opened.load(ordering: .relaxed):
+                throw CLIError("the proxy at \(proxy) ended the tap (\(error.message)): it stopped or restarted")
+            case .unavailable:
+                throw CLIError("cannot reach the tap listener at \(proxy) (\(error.message)); is weft-proxy running? Its tap address is `tap.address` in its config, 127.0.0.1:4190 by default.")
             default:
-                throw ValidationError("tap ended: \(error.code): \(error.message)")
+                throw CLIError("tap ended: \(error.code): \(error.message)")
             }
         }
     }

@@ -144,6 +144,20 @@ extension Integration {
             try await proxy.waitForTaps(0, timeout: .seconds(5))
         }
 
+        @Test func aProxyStoppingWithATapperAttachedExitsCleanlyAndTheTapperSaysWhy() async throws {
+            let (proxy, upstream) = try await Self.startProxy()
+            defer { proxy.stop(); _ = upstream }
+            let tapper = try tap(proxy, [])
+            try await proxy.waitForTaps(1)
+            proxy.process.signal(SIGTERM)
+            #expect(await proxy.process.waitForExit() == 0, "\(proxy.process.output)")
+            // Its event loops shut down after the tap server let go of them, not under it.
+            #expect(!proxy.process.output.contains("Cannot schedule tasks"), "\(proxy.process.output)")
+            #expect(await tapper.waitForExit() == 1)
+            #expect(tapper.output.contains("ended the tap"), "\(tapper.output)")
+            #expect(!tapper.output.contains("Usage:"), "\(tapper.output)")
+        }
+
         @Test func anUnreachableProxyIsOneClearError() async throws {
             let result = try await run(Paths.weftBinary, ["tap", "--proxy", "127.0.0.1:\(freePort())"])
             #expect(result.status != 0)

@@ -125,7 +125,7 @@ public final class ProxyServer: Service, AdminState, Sendable {
             }
             // Returns when SIGTERM (or the service group) starts a graceful shutdown.
             try? await gracefulShutdown()
-            tapServer?.stop()
+            await tapServer?.stop()
             tasks.cancelAll()
         }
         state.withLockedValue { $0.ready = false }

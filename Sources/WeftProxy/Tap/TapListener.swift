@@ -40,10 +40,13 @@ final class TapListener: Sendable {
         return TapListener(server: server, serving: serving, address: shown)
     }
 
-    /// Stops accepting taps and ends the open ones (taps are endless streams: draining would never finish).
-    func stop() {
+    /// Stops accepting taps and ends the open ones (taps are endless streams: draining would never
+    /// finish); returns once the server and its connections are done with the event loops, which
+    /// may then shut down.
+    func stop() async {
         server.beginGracefulShutdown()
         serving.cancel()
+        _ = try? await serving.value
     }
 }
 
