@@ -263,6 +263,39 @@ def run_h2load(port, clients, streams, duration, rps=None):
             "errors": done - succeeded, "requests": done}
 
 
+def background_cpu(seconds=2.0):
+    """CPU the machine spends before the run starts, in % of one core, and the busiest processes:
+    anything else running (a forgotten demo, a build) skews every row, the ratios too."""
+    def ticks():
+        fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        return sum(fields) - fields[3] - fields[4], sum(fields)   # busy (all but idle and iowait), total
+
+    def per_process():
+        usage = {}
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                head, tail = open(f"/proc/{pid}/stat").read().rsplit(")", 1)
+                fields = tail.split()
+                usage[int(pid)] = (head.split("(", 1)[1], int(fields[11]) + int(fields[12]))
+            except (OSError, IndexError, ValueError):
+                pass
+        return usage
+
+    busy_before, total_before = ticks()
+    processes_before = per_process()
+    time.sleep(seconds)
+    busy_after, total_after = ticks()
+    processes_after = per_process()
+    cores = os.cpu_count() or 1
+    percent = 100 * cores * (busy_after - busy_before) / max(1, total_after - total_before)
+    hz = os.sysconf("SC_CLK_TCK")
+    busiest = sorted(((after - processes_before[pid][1], name) for pid, (name, after) in processes_after.items()
+                      if pid in processes_before and pid != os.getpid()), reverse=True)[:3]
+    return percent, [f"{name} {100 * used / hz / seconds:.0f}%" for used, name in busiest if used > 0]
+
+
 def check_alive(processes):
     for process in processes:
         if process.popen.poll() is not None:
@@ -318,6 +351,10 @@ def main():
     parser.add_argument("--output", default="Benchmarks/results/latest.json")
     args = parser.parse_args()
     raise_fd_limit()
+    idle_cpu, busiest = background_cpu()
+    if idle_cpu > 10:
+        print(f"warning: the machine is not idle: {idle_cpu:.0f}% of a core busy before the run ({', '.join(busiest)}); "
+              "every row will be skewed", file=sys.stderr)
 
     workdir = tempfile.mkdtemp(prefix="weft-bench-")
     processes = []
@@ -395,7 +432,7 @@ def main():
         print("\nmemory:", ", ".join(f"{k}={v:.1f}" for k, v in memory.items()))
         report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": {"cores": os.cpu_count(),
                   "cpu": platform.processor() or platform.machine(), "kernel": platform.release()},
-                  "duration_s": d, "connections": c, "rows": rows, "memory": memory}
+                  "duration_s": d, "connections": c, "background_cpu_percent": round(idle_cpu, 1), "rows": rows, "memory": memory}
         os.makedirs(os.path.dirname(args.output), exist_ok=True)
         json.dump(report, open(args.output, "w"), indent=2)
         print(f"wrote {args.output}")
