@@ -47,13 +47,10 @@ import WeftRegex
         // While the buffer is full, new requests are not observed for this tap at all.
         #expect(hub.admit(anyRequest, scratch: scratch).isEmpty)
         #expect(tap.takeDropped().requests == 1)
-        // The oldest events are the ones kept, in order; once the reader catches up, requests are observed again.
-        var iterator = tap.events.makeAsyncIterator()
-        for expected in 0..<10 {
-            let event = await iterator.next()
-            #expect(event?.context.id == UInt64(expected))
-            tap.delivered()
-        }
+        // The oldest events are the ones kept, in order, all taken at once; once the reader has
+        // taken them, requests are observed again.
+        let batch = await tap.nextBatch()
+        #expect(batch?.map(\.context.id) == Array(0..<10))
         #expect(hub.admit(anyRequest, scratch: scratch).count == 1)
     }
 
@@ -70,7 +67,35 @@ import WeftRegex
         tap.send(event(2))
         tap.requestEnded()
         var ids: [UInt64] = []
-        for await event in tap.events { ids.append(event.context.id) }   // ends: the limit's requests are over
+        while let batch = await tap.nextBatch() { ids += batch.map(\.context.id) }   // ends: the limit's requests are over
         #expect(ids == [1, 2])
+    }
+
+    @Test func aWaitingReaderGetsEachEventAsItComesAndNilWhenTheTapCloses() async {
+        let hub = TapHub()
+        let tap = hub.subscribe(.everything)
+        let reader = Task { () -> [[UInt64]] in
+            var batches: [[UInt64]] = []
+            while let batch = await tap.nextBatch() { batches.append(batch.map(\.context.id)) }
+            return batches
+        }
+        // The reader waits before anything is sent: each event wakes it with a batch of one.
+        try? await Task.sleep(for: .milliseconds(100))
+        tap.send(event(1))
+        try? await Task.sleep(for: .milliseconds(100))
+        tap.send(event(2))
+        try? await Task.sleep(for: .milliseconds(100))
+        hub.unsubscribe(tap)
+        #expect(await reader.value == [[1], [2]])
+    }
+
+    @Test func aCancelledReaderStopsWaiting() async {
+        let hub = TapHub()
+        let tap = hub.subscribe(.everything)
+        defer { hub.unsubscribe(tap) }
+        let reader = Task { await tap.nextBatch() }
+        try? await Task.sleep(for: .milliseconds(100))
+        reader.cancel()
+        #expect(await reader.value == nil)
     }
 }

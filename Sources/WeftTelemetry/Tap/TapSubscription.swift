@@ -7,7 +7,8 @@ import WeftRegex
 /// Traffic never waits for a tapper: events go into a buffer of fixed size. While the reader is
 /// behind (the buffer full), new requests are not observed for it at all (so a stuck tapper costs
 /// about what an idle one does), and events of requests already observed are dropped; both are
-/// counted and reported in the stream (see ``takeDropped()``).
+/// counted and reported in the stream (see ``takeDropped()``). The reader takes whatever has
+/// queued up at once (``nextBatch()``): at a high rate, one wake-up and one write carry many events.
 public final class TapSubscription: Sendable {
     public let id: UInt64
     public let predicate: TapPredicate
@@ -15,13 +16,10 @@ public final class TapSubscription: Sendable {
     public let limit: Int?
     /// Request headers reported with each request (lower-case names).
     public let extractHeaders: [String]
-    /// The events, in order. Ends when the limit is reached and its requests are over, or when closed.
-    public let events: AsyncStream<TapEvent>
-
-    private let continuation: AsyncStream<TapEvent>.Continuation
     private let state = Mutex(State())
+    private let buffer = Mutex(Buffer())
     private let bufferSize: Int
-    /// Events queued and not yet taken by the reader.
+    /// Events queued and not yet taken by the reader (read without the lock on every admitted request).
     private let pending = Atomic<Int>(0)
     private let droppedEvents = Atomic<Int>(0)
     private let droppedRequests = Atomic<Int>(0)
@@ -34,6 +32,14 @@ public final class TapSubscription: Sendable {
         var finished = false
     }
 
+    private struct Buffer {
+        var events: [TapEvent] = []
+        /// The reader, while it waits for an event (then `events` is empty).
+        var reader: CheckedContinuation<[TapEvent]?, Never>?
+        /// No more events will come; those queued are still taken.
+        var closed = false
+    }
+
     init(id: UInt64, predicate: TapPredicate, maxRPS: Int, limit: Int?, extractHeaders: [String], bufferSize: Int) {
         self.id = id
         self.predicate = predicate
@@ -41,17 +47,35 @@ public final class TapSubscription: Sendable {
         self.limit = limit
         self.extractHeaders = extractHeaders.map { $0.lowercased() }
         self.bufferSize = max(1, bufferSize)
-        (events, continuation) = AsyncStream.makeStream(of: TapEvent.self, bufferingPolicy: .bufferingOldest(max(1, bufferSize)))
+    }
+
+    /// Every event queued, in order (at least one: waits when none is), which frees their room in
+    /// the buffer; nil once the tap has ended (its limit's requests over, or closed) and its events
+    /// are all taken, or when the calling task is cancelled. One reader at a time.
+    public func nextBatch() async -> [TapEvent]? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (reader: CheckedContinuation<[TapEvent]?, Never>) in
+                let answer: [TapEvent]?? = buffer.withLock { buffer in
+                    if !buffer.events.isEmpty {
+                        var batch: [TapEvent] = []
+                        swap(&batch, &buffer.events)
+                        pending.subtract(batch.count, ordering: .relaxed)
+                        return .some(batch)
+                    }
+                    if buffer.closed || Task.isCancelled { return .some(nil) }
+                    buffer.reader = reader
+                    return .none
+                }
+                if let answer { reader.resume(returning: answer) }
+            }
+        } onCancel: {
+            buffer.withLock { $0.reader.take() }?.resume(returning: nil)
+        }
     }
 
     /// Events and requests lost so far and not yet reported; resets the counts.
     public func takeDropped() -> (events: Int, requests: Int) {
         (droppedEvents.exchange(0, ordering: .relaxed), droppedRequests.exchange(0, ordering: .relaxed))
-    }
-
-    /// The reader took one event off the buffer (call once per event read from ``events``).
-    public func delivered() {
-        pending.subtract(1, ordering: .relaxed)
     }
 
     /// Whether this tap observes `request`: it must match, fit in this second's rate, and in the limit.
@@ -78,19 +102,22 @@ public final class TapSubscription: Sendable {
         }
     }
 
-    /// Queues an event without waiting; counts it as dropped when the buffer is full.
+    /// Queues an event without waiting (hands it to the reader if it waits); counts it as dropped
+    /// when the buffer is full.
     public func send(_ event: TapEvent) {
-        switch continuation.yield(event) {
-        case .enqueued:
+        let waiting: CheckedContinuation<[TapEvent]?, Never>? = buffer.withLock { buffer in
+            guard !buffer.closed else { return nil }
+            if let reader = buffer.reader.take() { return reader }
+            guard buffer.events.count < bufferSize else {
+                droppedEvents.add(1, ordering: .relaxed)
+                TapSubscription.globalDropped.add(1, ordering: .relaxed)
+                return nil
+            }
+            buffer.events.append(event)
             pending.add(1, ordering: .relaxed)
-        case .dropped:
-            droppedEvents.add(1, ordering: .relaxed)
-            TapSubscription.globalDropped.add(1, ordering: .relaxed)
-        case .terminated:
-            break
-        @unknown default:
-            break
+            return nil
         }
+        waiting?.resume(returning: [event])
     }
 
     /// One admitted request is over; the stream ends once the limit's requests are all over.
@@ -101,12 +128,20 @@ public final class TapSubscription: Sendable {
             state.finished = true
             return true
         }
-        if done { continuation.finish() }
+        if done { close() }
     }
 
     func finish() {
         state.withLock { $0.finished = true }
-        continuation.finish()
+        close()
+    }
+
+    /// No more events: a waiting reader gets nil, a later one what is still queued, then nil.
+    private func close() {
+        buffer.withLock { buffer -> CheckedContinuation<[TapEvent]?, Never>? in
+            buffer.closed = true
+            return buffer.reader.take()
+        }?.resume(returning: nil)
     }
 
     /// Events dropped by every tap, over the proxy's lifetime.

@@ -30,8 +30,8 @@ import WeftTelemetry
         let collected = Collected()
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await event in tap.events {
-                    if collected.append(event) >= expected { return }
+                while let batch = await tap.nextBatch() {
+                    for event in batch where collected.append(event) >= expected { return }
                 }
             }
             group.addTask { try? await Task.sleep(for: .seconds(5)) }
