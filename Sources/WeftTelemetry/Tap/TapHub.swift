@@ -21,7 +21,7 @@ public final class TapHub: Sendable {
     /// Events dropped because a tapper read too slowly, over the proxy's lifetime.
     public var droppedEvents: Int { TapSubscription.globalDropped.load(ordering: .relaxed) }
 
-    /// Opens a tap. Events arrive on the subscription's ``TapSubscription/events`` until it
+    /// Opens a tap. Its reader takes events with ``TapSubscription/nextBatch()`` until it
     /// finishes (its limit reached) or ``unsubscribe(_:)`` is called.
     ///
     /// - Parameters:
