@@ -31,8 +31,8 @@ public struct TapFanOut: Sendable {
     public enum Item: Sendable {
         case event(Weft_Tap_V1_TapEvent)
         case proxyFailed(proxy: String, message: String)
-        /// Nothing happened for a while (only when asked for): a chance to write something and learn
-        /// whether the reader is still there.
+        /// A tick every `heartbeat` (only when asked for), events or not: a chance to write something
+        /// and learn whether the reader is still there.
         case heartbeat
     }
 
