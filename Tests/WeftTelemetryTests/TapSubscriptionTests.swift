@@ -71,7 +71,7 @@ import WeftRegex
         #expect(ids == [1, 2])
     }
 
-    @Test func aWaitingReaderGetsEachEventAsItComesAndNilWhenTheTapCloses() async {
+    @Test(.timeLimit(.minutes(1))) func aWaitingReaderGetsEachEventAsItComesAndNilWhenTheTapCloses() async {
         let hub = TapHub()
         let tap = hub.subscribe(.everything)
         let reader = Task { () -> [[UInt64]] in
@@ -89,7 +89,7 @@ import WeftRegex
         #expect(await reader.value == [[1], [2]])
     }
 
-    @Test func aCancelledReaderStopsWaiting() async {
+    @Test(.timeLimit(.minutes(1))) func aCancelledReaderStopsWaiting() async {
         let hub = TapHub()
         let tap = hub.subscribe(.everything)
         defer { hub.unsubscribe(tap) }

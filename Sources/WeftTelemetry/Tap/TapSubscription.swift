@@ -17,7 +17,6 @@ public final class TapSubscription: Sendable {
     /// Request headers reported with each request (lower-case names).
     public let extractHeaders: [String]
     private let state = Mutex(State())
-    private let buffer = Mutex(Buffer())
     private let bufferSize: Int
     /// Events queued and not yet taken by the reader (read without the lock on every admitted request).
     private let pending = Atomic<Int>(0)
@@ -29,15 +28,18 @@ public final class TapSubscription: Sendable {
         var inWindow = 0
         var admitted = 0
         var open = 0
+        /// No more requests are observed and no more events come; those queued are still taken.
         var finished = false
-    }
-
-    private struct Buffer {
         var events: [TapEvent] = []
         /// The reader, while it waits for an event (then `events` is empty).
         var reader: CheckedContinuation<[TapEvent]?, Never>?
-        /// No more events will come; those queued are still taken.
-        var closed = false
+
+        /// Ends the tap; returns the waiting reader, which is to get nil (a later one gets what is
+        /// still queued, then nil).
+        mutating func finish() -> CheckedContinuation<[TapEvent]?, Never>? {
+            finished = true
+            return reader.take()
+        }
     }
 
     init(id: UInt64, predicate: TapPredicate, maxRPS: Int, limit: Int?, extractHeaders: [String], bufferSize: Int) {
@@ -55,21 +57,21 @@ public final class TapSubscription: Sendable {
     public func nextBatch() async -> [TapEvent]? {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (reader: CheckedContinuation<[TapEvent]?, Never>) in
-                let answer: [TapEvent]?? = buffer.withLock { buffer in
-                    if !buffer.events.isEmpty {
+                let answer: [TapEvent]?? = state.withLock { state in
+                    if !state.events.isEmpty {
                         var batch: [TapEvent] = []
-                        swap(&batch, &buffer.events)
+                        swap(&batch, &state.events)
                         pending.subtract(batch.count, ordering: .relaxed)
                         return .some(batch)
                     }
-                    if buffer.closed || Task.isCancelled { return .some(nil) }
-                    buffer.reader = reader
+                    if state.finished || Task.isCancelled { return .some(nil) }
+                    state.reader = reader
                     return .none
                 }
                 if let answer { reader.resume(returning: answer) }
             }
         } onCancel: {
-            buffer.withLock { $0.reader.take() }?.resume(returning: nil)
+            state.withLock { $0.reader.take() }?.resume(returning: nil)
         }
     }
 
@@ -105,15 +107,15 @@ public final class TapSubscription: Sendable {
     /// Queues an event without waiting (hands it to the reader if it waits); counts it as dropped
     /// when the buffer is full.
     public func send(_ event: TapEvent) {
-        let waiting: CheckedContinuation<[TapEvent]?, Never>? = buffer.withLock { buffer in
-            guard !buffer.closed else { return nil }
-            if let reader = buffer.reader.take() { return reader }
-            guard buffer.events.count < bufferSize else {
+        let waiting: CheckedContinuation<[TapEvent]?, Never>? = state.withLock { state in
+            guard !state.finished else { return nil }
+            if let reader = state.reader.take() { return reader }
+            guard state.events.count < bufferSize else {
                 droppedEvents.add(1, ordering: .relaxed)
                 TapSubscription.globalDropped.add(1, ordering: .relaxed)
                 return nil
             }
-            buffer.events.append(event)
+            state.events.append(event)
             pending.add(1, ordering: .relaxed)
             return nil
         }
@@ -122,26 +124,15 @@ public final class TapSubscription: Sendable {
 
     /// One admitted request is over; the stream ends once the limit's requests are all over.
     public func requestEnded() {
-        let done = state.withLock { state -> Bool in
+        state.withLock { state -> CheckedContinuation<[TapEvent]?, Never>? in
             state.open -= 1
-            guard let limit, state.admitted >= limit, state.open == 0, !state.finished else { return false }
-            state.finished = true
-            return true
-        }
-        if done { close() }
+            guard let limit, state.admitted >= limit, state.open == 0, !state.finished else { return nil }
+            return state.finish()
+        }?.resume(returning: nil)
     }
 
     func finish() {
-        state.withLock { $0.finished = true }
-        close()
-    }
-
-    /// No more events: a waiting reader gets nil, a later one what is still queued, then nil.
-    private func close() {
-        buffer.withLock { buffer -> CheckedContinuation<[TapEvent]?, Never>? in
-            buffer.closed = true
-            return buffer.reader.take()
-        }?.resume(returning: nil)
+        state.withLock { $0.finish() }?.resume(returning: nil)
     }
 
     /// Events dropped by every tap, over the proxy's lifetime.
