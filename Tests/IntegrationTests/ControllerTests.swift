@@ -118,12 +118,7 @@ extension Integration {
             try webTap.start()
             defer { webTap.stop() }
             // Wait until the taps are open on the proxies.
-            let deadline = ContinuousClock.now + .seconds(20)
-            while ContinuousClock.now < deadline {
-                let metrics = try await curl(["http://\(admin ?? "?")/metrics"]).stdout
-                if metrics.contains("weft_tap_active 1") { break }
-                try await Task.sleep(for: .milliseconds(100))
-            }
+            try await waitForOpenTaps(1, admin: admin ?? "?")
             _ = try await Self.traffic(mesh, count: 6)
             #expect(await tap.waitForExit(timeout: .seconds(20)) == 0, "\(tap.output)")
             #expect(await webTap.waitForExit(timeout: .seconds(20)) == 0, "\(webTap.output)")
@@ -168,26 +163,15 @@ extension Integration {
         @Test func aTapperThatLeavesClosesTheProxiesTapsWithNoTraffic() async throws {
             let mesh = try await MeshUnderTest.start(mesh: Self.shelf)
             defer { mesh.stop() }
-            let admin = try await mesh.proxies().first { $0["instance"] as? String == "books-0" }?["adminAddress"] as? String
-            func openTaps() async throws -> String? {
-                try await curl(["http://\(admin ?? "?")/metrics"]).stdout.split(separator: "\n")
-                    .first { $0.hasPrefix("weft_tap_active ") }.map(String.init)
-            }
-            func waitFor(_ line: String, within timeout: Duration) async throws {
-                let deadline = ContinuousClock.now + timeout
-                while try await openTaps() != line {
-                    if ContinuousClock.now > deadline { throw TestFailure("books-0 never showed \(line); last: \(try await openTaps() ?? "-")") }
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-            }
+            let admin = try await mesh.proxies().first { $0["instance"] as? String == "books-0" }?["adminAddress"] as? String ?? "?"
             // Matches nothing: no event will ever be written toward the tapper.
             let tap = ChildProcess(Paths.weftBinary, ["tap", "deploy/books", "-n", "shelf", "--path", "/matches-nothing",
                                                       "--controller", mesh.api])
             try tap.start()
             defer { tap.stop() }
-            try await waitFor("weft_tap_active 1", within: .seconds(20))
+            try await waitForOpenTaps(1, admin: admin)
             tap.signal(SIGKILL)
-            try await waitFor("weft_tap_active 0", within: .seconds(5))
+            try await waitForOpenTaps(0, admin: admin, timeout: .seconds(5))
         }
 
         @Test func diagnoseNamesTheEdgeWhereFailuresStartWithLiveFailingRequests() async throws {

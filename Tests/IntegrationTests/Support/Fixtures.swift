@@ -132,26 +132,17 @@ final class ProxyUnderTest {
 
     /// `/metrics`, the Prometheus text exposition.
     func metrics() async throws -> String {
-        let result = try await run(Paths.curl, ["-s", "--max-time", "5", "http://\(admin)/metrics"])
-        guard result.status == 0 else { throw TestFailure("/metrics failed: \(result.stderr)") }
-        return result.stdout
+        try await proxyMetrics(admin: admin)
     }
 
     /// The value of an unlabelled gauge or counter in `/metrics`.
     func metric(_ name: String) async throws -> Double? {
-        let text = try await metrics()
-        let line = text.split(separator: "\n").first { $0.hasPrefix(name + " ") }
-        return line.flatMap { Double($0.split(separator: " ")[1]) }
+        try await proxyMetric(name, admin: admin)
     }
 
     /// Waits until `/metrics` shows `count` open taps.
     func waitForTaps(_ count: Int, timeout: Duration = .seconds(20)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await metric("weft_tap_active") == Double(count) { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw TestFailure("the proxy never had \(count) open taps")
+        try await waitForOpenTaps(count, admin: admin, timeout: timeout)
     }
 
     /// Peak resident set size (VmHWM) in KiB.
@@ -170,6 +161,31 @@ final class ProxyUnderTest {
     }
 
     deinit { stop() }
+}
+
+/// `/metrics` of the proxy whose admin listener is `admin`, the Prometheus text exposition.
+func proxyMetrics(admin: String) async throws -> String {
+    let result = try await run(Paths.curl, ["-s", "--max-time", "5", "http://\(admin)/metrics"])
+    guard result.status == 0 else { throw TestFailure("/metrics of \(admin) failed: \(result.stderr)") }
+    return result.stdout
+}
+
+/// The value of an unlabelled gauge or counter in the `/metrics` of the proxy at `admin`.
+func proxyMetric(_ name: String, admin: String) async throws -> Double? {
+    let line = try await proxyMetrics(admin: admin).split(separator: "\n").first { $0.hasPrefix(name + " ") }
+    return line.flatMap { Double($0.split(separator: " ")[1]) }
+}
+
+/// Waits until the proxy at `admin` has `count` taps open (`weft_tap_active`).
+func waitForOpenTaps(_ count: Int, admin: String, timeout: Duration = .seconds(20)) async throws {
+    let deadline = ContinuousClock.now + timeout
+    var last: Double?
+    while ContinuousClock.now < deadline {
+        last = try await proxyMetric("weft_tap_active", admin: admin)
+        if last == Double(count) { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    throw TestFailure("the proxy at \(admin) never had \(count) open taps (last: \(last.map { "\($0)" } ?? "none"))")
 }
 
 /// curl, with the options every test wants (quiet, bounded in time).
