@@ -296,6 +296,14 @@ def background_cpu(seconds=2.0):
     return percent, [f"{name} {100 * used / hz / seconds:.0f}%" for used, name in busiest if used > 0]
 
 
+def links_swift_runtime_dynamically(binary):
+    """Whether `binary` loads libswiftCore.so: then it was not built by scripts/build-release.sh
+    (`swift package benchmark` in Benchmarks/ rebuilds nio-floor that way, for one), and every call
+    into the runtime, retain and release above all, goes through the PLT: not the build measured."""
+    linked = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
+    return "libswiftCore.so" in linked
+
+
 def check_alive(processes):
     for process in processes:
         if process.popen.poll() is not None:
@@ -350,6 +358,10 @@ def main():
     parser.add_argument("--idle-connections", type=int, default=10000)
     parser.add_argument("--output", default="Benchmarks/results/latest.json")
     args = parser.parse_args()
+    for binary in [args.weft, args.nio_floor]:
+        if binary and links_swift_runtime_dynamically(binary):
+            sys.exit(f"{binary} links the Swift runtime dynamically: build it with scripts/build-release.sh "
+                     "(Benchmarks/run.sh does) so that every row is built the same way")
     raise_fd_limit()
     idle_cpu, busiest = background_cpu()
     if idle_cpu > 10:
