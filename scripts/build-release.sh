@@ -10,12 +10,16 @@
 # - the executable keeps exporting its symbols (Swift's default): a crash's stack trace names its
 #   functions through them. Not exporting them saves another 2.5 MB of resident memory, and leaves
 #   crash reports as bare offsets.
-# - the functions a working proxy runs laid out first and together, hottest first
-#   (scripts/weft-proxy.order, written by scripts/link-order.py from a callgrind profile; lld's
-#   --symbol-ordering-file): the kernel maps code 64 KB around each page touched, so 1.8 MB of
-#   running code spread over the 30 MB text section kept 13.8 MB resident.
+# - the code a proxy runs laid out first and together: what an idle proxy runs, then the rest by
+#   instruction count (scripts/weft-proxy.order, written by scripts/link-order.py from two callgrind
+#   profiles; lld's --symbol-ordering-file, every function in its own section): the kernel maps
+#   code 64 KB around each page touched, so the 1.5 MB an idle proxy had run, spread over the 30 MB
+#   text section, kept 13.8 MB resident.
 # lld with packed relocations takes 6.5 MB off an idle proxy's resident memory (pages read once at
-# start-up that stay mapped), the link order another 7 (README, Performance).
+# start-up that stay mapped), the link order another 6.6 (README, Performance).
+# Changing these compiler flags in an existing scratch directory needs its objects deleted first
+# (find .build-release -name '*.o' -delete): swiftc skips code generation for a module whose IR
+# has not changed, whatever the flags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
