@@ -29,7 +29,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,23 +36,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UPSTREAM = os.path.join(ROOT, "Tests/IntegrationTests/Fixtures/upstream.py")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    sys.exit(f"link-order: nothing listening on {port} after {timeout} s")
+sys.path.insert(0, os.path.join(ROOT, "Benchmarks"))
+from compare import free_port, wait_for_port  # noqa: E402  (the benchmarks' port helpers)
 
 
 def quiet(command, **kwargs):
@@ -202,8 +186,8 @@ def write_order(args, work):
                                   "--threads", "1", "--log-level", "warning"],
                                  stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, f"{name}.log"), "w"))
         try:
-            wait_for_port(ports["inbound"])
-            wait_for_port(ports["tap"])
+            wait_for_port(ports["inbound"], timeout=120)   # valgrind starts it ~50x slower
+            wait_for_port(ports["tap"], timeout=120)
             work_to_do()
         finally:
             proxy.send_signal(signal.SIGTERM)
