@@ -44,11 +44,15 @@ struct MetricsFilter: HTTPFilter {
     private func series(for context: RequestContext) -> HTTPTargetMetrics {
         let service = direction == .outbound ? context.upstream?.service : nil
         let key = SeriesCache.Key(service: service, route: context.route?.name)
-        return series.entries.withLock { entries in
-            if let known = entries[key] { return known }
-            let made = metrics.http(direction: direction, identity: identity, service: service, route: key.route)
-            entries[key] = made
-            return made
+        return series.state.withLock { state in
+            if let last = state.last, last.key == key { return last.series }
+            let found = state.entries[key] ?? {
+                let made = metrics.http(direction: direction, identity: identity, service: service, route: key.route)
+                state.entries[key] = made
+                return made
+            }()
+            state.last = (key, found)
+            return found
         }
     }
 }
@@ -60,5 +64,13 @@ final class SeriesCache: Sendable {
         var route: String?
     }
 
-    let entries = Mutex<[Key: HTTPTargetMetrics]>([:])
+    struct State {
+        var entries: [Key: HTTPTargetMetrics] = [:]
+        /// The series handed out last. A chain's requests mostly go to one destination and route,
+        /// and comparing two keys (strings from the same config: their storage is shared) is
+        /// cheaper than hashing one.
+        var last: (key: Key, series: HTTPTargetMetrics)?
+    }
+
+    let state = Mutex(State())
 }

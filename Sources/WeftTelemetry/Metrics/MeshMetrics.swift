@@ -128,7 +128,14 @@ public final class HTTPTargetMetrics: Sendable {
     private let latency: ValueHistogram
     private let routeRequests: Counter?
     private let routeLatency: ValueHistogram?
-    private let responses = Mutex<[ResponseKey: ResponseCounters]>([:])
+    private let responses = Mutex(Responses())
+
+    /// Response counters by status and classification, and the last ones used: most responses of
+    /// a series share their status, and comparing two keys is cheaper than hashing one.
+    private struct Responses {
+        var byKey: [ResponseKey: ResponseCounters] = [:]
+        var last: (key: ResponseKey, counters: ResponseCounters)?
+    }
 
     private struct ResponseKey: Hashable {
         var status: Int?
@@ -177,7 +184,11 @@ public final class HTTPTargetMetrics: Sendable {
             || (isGRPC && (grpcStatus ?? -1) != 0)
         let key = ResponseKey(status: status, grpcStatus: isGRPC ? grpcStatus : nil, failure: failure)
         let counters = responses.withLock { responses in
-            if let existing = responses[key] { return existing }
+            if let last = responses.last, last.key == key { return last.counters }
+            if let existing = responses.byKey[key] {
+                responses.last = (key, existing)
+                return existing
+            }
             var extra: [(String, String)] = []
             if let status { extra.append(("status_code", String(status))) }
             extra.append(("classification", failure ? "failure" : "success"))
@@ -187,7 +198,8 @@ public final class HTTPTargetMetrics: Sendable {
                 registry.makeCounter(descriptor: MetricNameDescriptor(metricName: "route_response", unitName: "total", helpText: "Responses per route, by status and classification."), labels: $0 + extra)
             }
             let made = ResponseCounters(total: total, route: route)
-            responses[key] = made
+            responses.byKey[key] = made
+            responses.last = (key, made)
             return made
         }
         counters.total.increment()

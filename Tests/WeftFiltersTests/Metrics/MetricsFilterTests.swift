@@ -44,6 +44,31 @@ import Yams
         #expect(count("response_latency_ms_count", [#"dst_service="voting""#]) == 3)
     }
 
+    /// The filter keeps the series and counters it used last at hand: requests that alternate
+    /// between routes and statuses must still land each in its own series.
+    @Test func requestsAlternatingBetweenRoutesAndStatusesAreCountedInTheirOwnSeries() throws {
+        let harness = try FilterHarness(registry: FilterRegistry.builtin(telemetry: telemetry), yaml: """
+            - name: route
+              config:
+                routes:
+                  - { name: votes, match: { path: { prefix: /vote } }, backend: voting }
+                  - { name: list, match: { path: { prefix: /list } }, backend: voting }
+            - name: metrics
+            """, direction: .outbound, backendNames: ["voting"])
+        for (path, status) in [("/vote", 200), ("/list", 503), ("/vote", 503), ("/list", 200), ("/vote", 200)] {
+            let sent = harness.sendRequest(get(path))
+            _ = harness.sendResponse(HTTPResponse(status: .init(code: status)), body: [], for: sent.context)
+        }
+        #expect(count("route_request_total", [#"route="votes""#]) == 3)
+        #expect(count("route_request_total", [#"route="list""#]) == 2)
+        #expect(count("route_response_total", [#"route="votes""#, #"status_code="200""#]) == 2)
+        #expect(count("route_response_total", [#"route="votes""#, #"status_code="503""#]) == 1)
+        #expect(count("route_response_total", [#"route="list""#, #"status_code="503""#]) == 1)
+        #expect(count("route_response_total", [#"route="list""#, #"status_code="200""#]) == 1)
+        #expect(count("response_total", [#"status_code="200""#]) == 3)
+        #expect(count("response_total", [#"status_code="503""#, #"classification="failure""#]) == 2)
+    }
+
     @Test func requestsTheProxyAnswersItselfAreCountedOnceWithTheirStatus() throws {
         let harness = try harness()
         let rejected = harness.sendRequest(get("/elsewhere"))
