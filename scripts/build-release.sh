@@ -47,7 +47,17 @@ if [ "$package_path" = . ] && [ -f scripts/weft-proxy.order ]; then
     if [ -f "$binary" ] && [ scripts/weft-proxy.order -nt "$binary" ]; then rm -f "$binary"; fi
   done
 fi
-for product in "${products[@]}"; do
+build() {
   swift build -c release --static-swift-stdlib --package-path "$package_path" --scratch-path "$scratch_path" \
-    --product "$product" -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs "${link_order[@]}"
+    --product "$1" -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs "${link_order[@]}"
+}
+for product in "${products[@]}"; do
+  build "$product"
+  # `swift package benchmark` builds the same products in the same place with the runtime loaded
+  # dynamically, and SwiftPM then keeps its build plan and binary as up to date: drop both.
+  binary="$scratch_path/release/$product"
+  if ldd "$binary" 2>/dev/null | grep -q libswiftCore.so; then
+    rm -f "$binary" "$scratch_path/release.yaml"
+    build "$product"
+  fi
 done
