@@ -44,15 +44,10 @@ struct MetricsFilter: HTTPFilter {
     private func series(for context: RequestContext) -> HTTPTargetMetrics {
         let service = direction == .outbound ? context.upstream?.service : nil
         let key = SeriesCache.Key(service: service, route: context.route?.name)
-        return series.state.withLock { state in
-            if let last = state.last, last.key == key { return last.series }
-            let found = state.entries[key] ?? {
-                let made = metrics.http(direction: direction, identity: identity, service: service, route: key.route)
-                state.entries[key] = made
-                return made
-            }()
-            state.last = (key, found)
-            return found
+        return series.byKey.withLock { cache in
+            cache.value(for: key) {
+                metrics.http(direction: direction, identity: identity, service: service, route: key.route)
+            }
         }
     }
 }
@@ -64,13 +59,5 @@ final class SeriesCache: Sendable {
         var route: String?
     }
 
-    struct State {
-        var entries: [Key: HTTPTargetMetrics] = [:]
-        /// The series handed out last. A chain's requests mostly go to one destination and route,
-        /// and comparing two keys (strings from the same config: their storage is shared) is
-        /// cheaper than hashing one.
-        var last: (key: Key, series: HTTPTargetMetrics)?
-    }
-
-    let state = Mutex(State())
+    let byKey = Mutex(LastUsedCache<Key, HTTPTargetMetrics>())
 }

@@ -128,14 +128,8 @@ public final class HTTPTargetMetrics: Sendable {
     private let latency: ValueHistogram
     private let routeRequests: Counter?
     private let routeLatency: ValueHistogram?
-    private let responses = Mutex(Responses())
-
-    /// Response counters by status and classification, and the last ones used: most responses of
-    /// a series share their status, and comparing two keys is cheaper than hashing one.
-    private struct Responses {
-        var byKey: [ResponseKey: ResponseCounters] = [:]
-        var last: (key: ResponseKey, counters: ResponseCounters)?
-    }
+    /// Response counters by status and classification (most responses of a series share theirs).
+    private let responses = Mutex(LastUsedCache<ResponseKey, ResponseCounters>())
 
     private struct ResponseKey: Hashable {
         var status: Int?
@@ -184,23 +178,17 @@ public final class HTTPTargetMetrics: Sendable {
             || (isGRPC && (grpcStatus ?? -1) != 0)
         let key = ResponseKey(status: status, grpcStatus: isGRPC ? grpcStatus : nil, failure: failure)
         let counters = responses.withLock { responses in
-            if let last = responses.last, last.key == key { return last.counters }
-            if let existing = responses.byKey[key] {
-                responses.last = (key, existing)
-                return existing
+            responses.value(for: key) {
+                var extra: [(String, String)] = []
+                if let status { extra.append(("status_code", String(status))) }
+                extra.append(("classification", failure ? "failure" : "success"))
+                if isGRPC, let grpcStatus { extra.append(("grpc_status_code", String(grpcStatus))) }
+                let total = registry.makeCounter(descriptor: MetricNameDescriptor(metricName: "response", unitName: "total", helpText: "Responses, by status and classification (failure: 5xx, non-OK gRPC status, or error)."), labels: labels + extra)
+                let route = routeLabels.map {
+                    registry.makeCounter(descriptor: MetricNameDescriptor(metricName: "route_response", unitName: "total", helpText: "Responses per route, by status and classification."), labels: $0 + extra)
+                }
+                return ResponseCounters(total: total, route: route)
             }
-            var extra: [(String, String)] = []
-            if let status { extra.append(("status_code", String(status))) }
-            extra.append(("classification", failure ? "failure" : "success"))
-            if isGRPC, let grpcStatus { extra.append(("grpc_status_code", String(grpcStatus))) }
-            let total = registry.makeCounter(descriptor: MetricNameDescriptor(metricName: "response", unitName: "total", helpText: "Responses, by status and classification (failure: 5xx, non-OK gRPC status, or error)."), labels: labels + extra)
-            let route = routeLabels.map {
-                registry.makeCounter(descriptor: MetricNameDescriptor(metricName: "route_response", unitName: "total", helpText: "Responses per route, by status and classification."), labels: $0 + extra)
-            }
-            let made = ResponseCounters(total: total, route: route)
-            responses.byKey[key] = made
-            responses.last = (key, made)
-            return made
         }
         counters.total.increment()
         counters.route?.increment()
