@@ -41,23 +41,19 @@ if [ "$package_path" = . ] && [ -f scripts/weft-proxy.order ]; then
   # Each function in its own section (swiftc gives only some their own by default), so the
   # linker can place it, and drop it when nothing calls it.
   link_order=(-Xswiftc -Xfrontend -Xswiftc -function-sections -Xlinker --symbol-ordering-file="$PWD/scripts/weft-proxy.order" -Xlinker --no-warn-symbol-ordering)
-  # SwiftPM relinks on changed objects or flags, not on a changed order file.
-  for product in "${products[@]}"; do
-    binary="$scratch_path/release/$product"
-    if [ -f "$binary" ] && [ scripts/weft-proxy.order -nt "$binary" ]; then rm -f "$binary"; fi
-  done
 fi
-build() {
-  swift build -c release --static-swift-stdlib --package-path "$package_path" --scratch-path "$scratch_path" \
-    --product "$1" -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs "${link_order[@]}"
-}
+# SwiftPM takes a binary it has linked for up to date while its objects and flags stand, so two
+# kinds of stale binary are dropped before building: one older than the order file (SwiftPM does
+# not track it), and one linked to the dynamic Swift runtime (`swift package benchmark` builds the
+# same products in the same place that way, and SwiftPM keeps that build plan too).
 for product in "${products[@]}"; do
-  build "$product"
-  # `swift package benchmark` builds the same products in the same place with the runtime loaded
-  # dynamically, and SwiftPM then keeps its build plan and binary as up to date: drop both.
   binary="$scratch_path/release/$product"
+  if [ -f "$binary" ] && [ ${#link_order[@]} -gt 0 ] && [ scripts/weft-proxy.order -nt "$binary" ]; then
+    rm -f "$binary"
+  fi
   if ldd "$binary" 2>/dev/null | grep -q libswiftCore.so; then
     rm -f "$binary" "$scratch_path/release.yaml"
-    build "$product"
   fi
+  swift build -c release --static-swift-stdlib --package-path "$package_path" --scratch-path "$scratch_path" \
+    --product "$product" -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs "${link_order[@]}"
 done
