@@ -53,5 +53,11 @@ struct TapService: Weft_Tap_V1_Tap.SimpleServiceProtocol {
         } onCancelRPC: {
             hub.unsubscribe(subscription)
         }
+        // The tap ended without its limit: the proxy is stopping (its server cancels the handlers).
+        // Ending the call with OK would read as "limit reached" to the tapper, which then exits
+        // quietly; say what happened instead.
+        if Task.isCancelled {
+            throw RPCError(code: .unavailable, message: "the proxy is shutting down")
+        }
     }
 }
