@@ -5,11 +5,21 @@
 #
 # - release mode with the Swift runtime linked in (--static-swift-stdlib): calls into the runtime,
 #   retain and release above all, are direct instead of through the PLT;
+# - no run-time exclusivity checks (-enforce-exclusivity=unchecked), for every module, dependencies
+#   included: the checks (a call into the runtime around each access to a class's stored property,
+#   a global or an escaping closure's capture, to trap on overlapping modifications) were ~7% of a
+#   proxy's user time, most of it inside NIO. Debug builds, which the test suite runs, keep them,
+#   and the Swift standard library itself ships without them.
 # - linked by lld with packed relative relocations (-z pack-relative-relocs, glibc ≥ 2.36): the table
 #   the loader reads at every start to relocate the binary is 26 KB instead of gold's 3.3 MB;
-# - the executable keeps exporting its symbols (Swift's default): a crash's stack trace names its
-#   functions through them. Not exporting them saves another 2.5 MB of resident memory, and leaves
-#   crash reports as bare offsets.
+# - no exported symbols (-Xlinker --no-export-dynamic): nothing loads plugins into the executable,
+#   and the Swift runtime's start-up `dladdr` read the whole exported table, 2.5 MB of every proxy's
+#   resident memory. They named frames only in the stack trace of a `try!` that failed; release
+#   builds print none for traps (a failed precondition, a nil unwrapped, a bad cast) or signals.
+# - the toolchain's crash reporter, swift-backtrace-static, copied next to the binaries as
+#   `swift-backtrace`: the Swift runtime finds it there and, when the process crashes, for any
+#   reason, it prints every thread's frames with function, file and line, read from the binary's
+#   symbol table and debug information (neither is stripped). Deploy it with the binaries.
 # - the code a proxy runs laid out first and together: what an idle proxy runs, then the rest by
 #   instruction count (scripts/weft-proxy.order, written by scripts/link-order.py from two callgrind
 #   profiles; lld's --symbol-ordering-file, every function in its own section): the kernel maps
@@ -55,5 +65,10 @@ for product in "${products[@]}"; do
     rm -f "$binary" "$scratch_path/release.yaml"
   fi
   swift build -c release --static-swift-stdlib --package-path "$package_path" --scratch-path "$scratch_path" \
-    --product "$product" -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs "${link_order[@]}"
+    --product "$product" -Xswiftc -enforce-exclusivity=unchecked -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic \
+    "${link_order[@]}"
 done
+if [ "$package_path" = . ]; then
+  toolchain=$(dirname "$(dirname "$(command -v swift)")")
+  cp -p "$toolchain/libexec/swift/linux/swift-backtrace-static" "$scratch_path/release/swift-backtrace"
+fi
