@@ -141,7 +141,7 @@ final class HTTP2UpstreamConnectionHandler: ChannelInboundHandler {
         case .goAway(let lastStreamID, _, _):
             // Streams above lastStreamID were not processed; NIO closes them (retried as resets).
             connection.isGoingAway = true
-            for (id, stream) in connection.streams.byID where id > lastStreamID { stream.remoteEnded = true }
+            for (id, stream) in connection.streams.byID.entries where id > lastStreamID { stream.remoteEnded = true }
             connection.closeIfDone()
         case .headers, .data:
             // (A RST_STREAM needs nothing here: NIO's StreamClosedEvent follows with its code.)
