@@ -7,7 +7,7 @@
 #   retain and release above all, are direct instead of through the PLT;
 # - no run-time exclusivity checks (-enforce-exclusivity=unchecked), for every module, dependencies
 #   included: the checks (a call into the runtime around each access to a class's stored property,
-#   a global or an escaping closure's capture, to trap on overlapping modifications) were 10-14% of
+#   a global or an escaping closure's capture, to trap on overlapping modifications) were 10-15% of
 #   the instructions a proxied request ran (callgrind), most of them inside NIO. Debug builds, which
 #   the test suite runs, keep them, and the Swift standard library itself ships without them.
 # - linked by lld with packed relative relocations (-z pack-relative-relocs, glibc ≥ 2.36): the table
