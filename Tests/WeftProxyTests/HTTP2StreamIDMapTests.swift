@@ -62,6 +62,16 @@ import Testing
         #expect(map[HTTP2StreamID(5)] == 2)
     }
 
+    @Test func aMapWithNoStreamsYetFindsNothingAndTakesItsFirst() {
+        var map = HTTP2StreamIDMap<Int>()
+        #expect(map[HTTP2StreamID(1)] == nil)
+        #expect(map.removeValue(forKey: HTTP2StreamID(1)) == nil)
+        #expect(map.removeAll().isEmpty)
+        map[HTTP2StreamID(1)] = 1
+        #expect(map[HTTP2StreamID(1)] == 1)
+        #expect(map.count == 1)
+    }
+
     @Test func removeAllReturnsEveryValueAndEmptiesTheMap() {
         var map = HTTP2StreamIDMap<Int32>()
         for id in stride(from: Int32(1), through: 99, by: 2) { map[HTTP2StreamID(id)] = id }

@@ -7,16 +7,18 @@ import NIOHTTP2
 /// servers), and the streams open at once are a window of them: dropping the low bit and masking
 /// puts consecutive streams in consecutive slots, so a lookup is a shift, a mask and a compare.
 /// A `Dictionary` hashes every ID with SipHash on every frame and event, ~1% of a proxy's
-/// HTTP/2 CPU. The table doubles when it is half full and never shrinks (a connection's
-/// concurrency stays where it was).
+/// HTTP/2 CPU. The table is allocated with a connection's first stream (an idle connection holds
+/// none), doubles when it is half full and never shrinks (a connection's concurrency stays where
+/// it was).
 struct HTTP2StreamIDMap<Value> {
     /// `0` marks an empty slot: stream 0 is the connection itself, never a key.
     private var keys: [Int32]
     private var slots: [Value?]
     private(set) var count = 0
 
-    init(capacity: Int = 16) {
-        var size = 8
+    /// An empty map; room for `capacity` streams is allocated with the first one.
+    init(capacity: Int = 0) {
+        var size = capacity > 0 ? 16 : 0
         while size < capacity * 2 { size *= 2 }
         keys = Array(repeating: 0, count: size)
         slots = Array(repeating: nil, count: size)
@@ -30,6 +32,7 @@ struct HTTP2StreamIDMap<Value> {
 
     /// The slot holding `key`, if any.
     private func find(_ key: Int32) -> Int? {
+        guard !keys.isEmpty else { return nil }
         var index = home(key)
         while true {
             let found = keys[index]
@@ -90,7 +93,7 @@ struct HTTP2StreamIDMap<Value> {
     }
 
     private mutating func grow() {
-        var bigger = HTTP2StreamIDMap(capacity: keys.count)
+        var bigger = HTTP2StreamIDMap(capacity: max(8, keys.count))
         for (key, value) in zip(keys, slots) where key != 0 {
             bigger.insert(key, value!)
         }
