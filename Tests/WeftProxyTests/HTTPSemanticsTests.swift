@@ -109,6 +109,32 @@ import WeftFilter
         #expect(bare.path == "/?q")
     }
 
+    @Test func onlyTheFirstHostHeaderBecomesTheAuthorityWhereverItIs() throws {
+        var headers = HTTPHeaders()
+        headers.add(name: "Accept", value: "*/*")
+        headers.add(name: "HOST", value: "web:8080")
+        headers.add(name: "X-Trace", value: "1")
+        headers.add(name: "host", value: "other")
+        let request = try #require(HTTP1DownstreamHandler.makeRequest(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: headers)))
+        #expect(request.authority == "web:8080")
+        #expect(request.headerFields.map(\.name.canonicalName) == ["accept", "x-trace", "host"])
+        #expect(request.headerFields[HTTPField.Name("host")!] == "other")
+    }
+
+    @Test func aResponseHeadKeepsEveryValidHeaderInOrderAndRejectsAFourDigitStatus() throws {
+        var headers = HTTPHeaders()
+        headers.add(name: "Server", value: "nginx")
+        headers.add(name: "Host", value: "kept: a response has no authority")
+        headers.add(name: "Bad Name", value: "dropped: not a token")
+        headers.add(name: "content-type", value: "text/plain")
+        let response = try #require(HTTPResponse(http1: HTTPResponseHead(version: .http1_1, status: .init(statusCode: 299, reasonPhrase: "Mostly Fine"), headers: headers)))
+        #expect(response.status.code == 299)
+        #expect(response.status.reasonPhrase == "Mostly Fine")
+        #expect(response.headerFields.map(\.name.canonicalName) == ["server", "host", "content-type"])
+        #expect(response.headerFields[.server] == "nginx")
+        #expect(HTTPResponse(http1: HTTPResponseHead(version: .http1_1, status: .init(statusCode: 1000))) == nil)
+    }
+
     @Test func anUnusableTargetIsRejected() {
         #expect(HTTP1DownstreamHandler.makeRequest(HTTPRequestHead(version: .http1_1, method: .GET, uri: "users/42")) == nil)
     }

@@ -127,7 +127,7 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
             exchange?.requestBody(body)
         case .end(let trailers):
             inFlightRequestEnded = true
-            exchange?.requestEnd(trailers.map { HTTPFields($0, splitCookie: false) })
+            exchange?.requestEnd(trailers.map { HTTPFields(http1: $0, droppingFirstHost: false) })
         }
     }
 
@@ -345,7 +345,7 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
             if path.hasPrefix("?") { path = "/" + path }
         }
         return HTTPRequest(method: method, scheme: scheme, authority: authority, path: path,
-                           headerFields: HTTPFields(head.headers, splitCookie: false))
+                           headerFields: HTTPFields(http1: head.headers, droppingFirstHost: true))
     }
 }
 

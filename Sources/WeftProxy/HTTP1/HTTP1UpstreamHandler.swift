@@ -124,7 +124,7 @@ final class HTTP1UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler 
         }
         switch unwrapInboundIn(data) {
         case .head(let head):
-            guard let response = try? HTTPResponse(head) else {
+            guard let response = HTTPResponse(http1: head) else {
                 fail(.error(HTTP1TypeConversionError.invalidStatusCode))
                 return
             }
@@ -133,7 +133,7 @@ final class HTTP1UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler 
         case .body(let body):
             delegate.upstreamResponseBody(body)
         case .end(let trailers):
-            delegate.upstreamResponseEnd(trailers.map { HTTPFields($0, splitCookie: false) })
+            delegate.upstreamResponseEnd(trailers.map { HTTPFields(http1: $0, droppingFirstHost: false) })
         }
     }
 
