@@ -110,11 +110,7 @@ import WeftFilter
     }
 
     @Test func onlyTheFirstHostHeaderBecomesTheAuthorityWhereverItIs() throws {
-        var headers = HTTPHeaders()
-        headers.add(name: "Accept", value: "*/*")
-        headers.add(name: "HOST", value: "web:8080")
-        headers.add(name: "X-Trace", value: "1")
-        headers.add(name: "host", value: "other")
+        let headers = HTTPHeaders([("Accept", "*/*"), ("HOST", "web:8080"), ("X-Trace", "1"), ("host", "other")])
         let request = try #require(HTTP1DownstreamHandler.makeRequest(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: headers)))
         #expect(request.authority == "web:8080")
         #expect(request.headerFields.map(\.name.canonicalName) == ["accept", "x-trace", "host"])
@@ -122,11 +118,10 @@ import WeftFilter
     }
 
     @Test func aResponseHeadKeepsEveryValidHeaderInOrderAndRejectsAFourDigitStatus() throws {
-        var headers = HTTPHeaders()
-        headers.add(name: "Server", value: "nginx")
-        headers.add(name: "Host", value: "kept: a response has no authority")
-        headers.add(name: "Bad Name", value: "dropped: not a token")
-        headers.add(name: "content-type", value: "text/plain")
+        let headers = HTTPHeaders([
+            ("Server", "nginx"), ("Host", "kept: a response has no authority"),
+            ("Bad Name", "dropped: not a token"), ("content-type", "text/plain"),
+        ])
         let response = try #require(HTTPResponse(http1: HTTPResponseHead(version: .http1_1, status: .init(statusCode: 299, reasonPhrase: "Mostly Fine"), headers: headers)))
         #expect(response.status.code == 299)
         #expect(response.status.reasonPhrase == "Mostly Fine")
