@@ -418,8 +418,8 @@ def main():
             floor_h2 = [("nio-floor", floor_h2_process, floor_h2_port), ("nio-frames", frames_process, frames_port)]
         time.sleep(0.5)
         # RSS counts the pages of its binary and shared libraries each process touched; private
-        # memory is its own. Idle RSS moves from start to start (by a few hundred KB; more between
-        # runs an hour apart), so it is the median over five fresh idle proxies.
+        # memory is its own. Idle RSS moves from start to start by a few hundred KB, so it is the
+        # median over five fresh idle proxies, started with the binary's pages out of the cache.
         evict_from_page_cache(args.weft)
         idle_samples = sorted(idle_rss_kib(workdir, args.weft, up_h1) / 1024 for _ in range(5))
         memory = {"weft_idle_rss_mb": statistics.median(idle_samples),

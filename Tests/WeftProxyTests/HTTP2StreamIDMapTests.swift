@@ -5,10 +5,10 @@ import Testing
 @Suite struct HTTP2StreamIDMapTests {
     @Test func aConnectionsStreamsOpeningAndClosingInAnyOrderAreFoundUntilTheyClose() {
         // Streams open in ID order and close in any order, as on a real connection, with the
-        // window of open ones wider than the table at first (so it grows) and IDs that share a
-        // home slot (so probe runs form and deletions must shift them).
+        // window of open ones (up to 40) wider than the first table (16 slots: 8 streams, so it
+        // grows) and IDs that share a home slot (so probe runs form and deletions must shift them).
         var generator = SplitMix64(seed: 42)
-        var map = HTTP2StreamIDMap<Int>(capacity: 4)
+        var map = HTTP2StreamIDMap<Int>()
         var model: [Int32: Int] = [:]
         var nextID: Int32 = 1
         for step in 0..<20_000 {
@@ -39,9 +39,9 @@ import Testing
     }
 
     @Test func removingAnEntryInTheMiddleOfAProbeRunKeepsTheEntriesAfterItReachable() {
-        // In a 16-slot table, 1, 33 and 65 share home slot 0 and fill slots 0-2; 3, at home in
-        // slot 1, is pushed to slot 3 by them.
-        var map = HTTP2StreamIDMap<String>(capacity: 8)
+        // In the first table (16 slots), 1, 33 and 65 share home slot 0 and fill slots 0-2; 3, at
+        // home in slot 1, is pushed to slot 3 by them.
+        var map = HTTP2StreamIDMap<String>()
         for id: Int32 in [1, 33, 65, 3] { map[HTTP2StreamID(id)] = "s\(id)" }
         map[HTTP2StreamID(33)] = nil
         #expect(map[HTTP2StreamID(1)] == "s1")

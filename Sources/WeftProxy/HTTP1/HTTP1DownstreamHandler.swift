@@ -127,7 +127,7 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
             exchange?.requestBody(body)
         case .end(let trailers):
             inFlightRequestEnded = true
-            exchange?.requestEnd(trailers.map { HTTPFields(http1: $0, droppingFirstHost: false) })
+            exchange?.requestEnd(trailers.map { HTTPFields(http1: $0) })
         }
     }
 
@@ -332,7 +332,8 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// absolute-form (`http://host/path`) is split into authority and path.
     static func makeRequest(_ head: HTTPRequestHead) -> HTTPRequest? {
         guard let method = try? HTTPRequest.Method(head.method) else { return nil }
-        var authority = head.headers.first(name: "host")
+        let (fields, host) = HTTPFields.http1Request(head.headers)
+        var authority = host
         var path = head.uri
         var scheme = "http"
         if !head.uri.hasPrefix("/") && head.uri != "*" {
@@ -345,7 +346,7 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
             if path.hasPrefix("?") { path = "/" + path }
         }
         return HTTPRequest(method: method, scheme: scheme, authority: authority, path: path,
-                           headerFields: HTTPFields(http1: head.headers, droppingFirstHost: true))
+                           headerFields: fields)
     }
 }
 

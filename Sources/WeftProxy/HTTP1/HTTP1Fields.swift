@@ -2,26 +2,38 @@ import HTTPTypes
 import NIOHTTP1
 
 extension HTTPFields {
-    /// NIO's HTTP/1.1 headers as swift-http-types fields, in order. Names that are not valid tokens
-    /// are left out, as NIO's own conversion does; with `droppingFirstHost` the first Host header is
-    /// too (a request's Host becomes its authority).
+    /// NIO's HTTP/1.1 headers (a response's, trailers) as swift-http-types fields, in order. Names
+    /// that are not valid tokens are left out, as NIO's own conversion does.
     ///
     /// NIO's conversion lowercases every name before the first Host to look for it, a new string for
     /// each header of a response, which has none: 1.3% of a proxied HTTP/1.1 request's instructions.
-    /// Here a name is compared with "host" only when it has four bytes, and only for requests.
-    init(http1 headers: HTTPHeaders, droppingFirstHost: Bool) {
+    init(http1 headers: HTTPHeaders) {
         self.init()
+        _ = append(http1: headers, takingHost: false)
+    }
+
+    /// A request's NIO headers as fields, and the value of its first Host header, which becomes the
+    /// request's authority and is left out of the fields. One pass: a name is compared with "host"
+    /// only when it has four bytes.
+    static func http1Request(_ headers: HTTPHeaders) -> (fields: HTTPFields, host: String?) {
+        var fields = HTTPFields()
+        let host = fields.append(http1: headers, takingHost: true)
+        return (fields, host)
+    }
+
+    private mutating func append(http1 headers: HTTPHeaders, takingHost: Bool) -> String? {
         reserveCapacity(headers.count)
-        var hostPending = droppingFirstHost
+        var host: String?
         for (name, value) in headers {
-            if hostPending && name.utf8.count == 4 && name.caseInsensitiveEquals("host") {
-                hostPending = false
+            if takingHost && host == nil && name.utf8.count == 4 && name.caseInsensitiveEquals("host") {
+                host = value
                 continue
             }
             if let fieldName = HTTPField.Name(name) {
                 append(HTTPField(name: fieldName, value: value))
             }
         }
+        return host
     }
 }
 
@@ -31,6 +43,6 @@ extension HTTPResponse {
     init?(http1 head: HTTPResponseHead) {
         guard head.status.code <= 999 else { return nil }
         self.init(status: Status(code: Int(head.status.code), reasonPhrase: head.status.reasonPhrase),
-                  headerFields: HTTPFields(http1: head.headers, droppingFirstHost: false))
+                  headerFields: HTTPFields(http1: head.headers))
     }
 }

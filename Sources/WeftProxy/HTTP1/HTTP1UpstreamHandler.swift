@@ -133,7 +133,7 @@ final class HTTP1UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler 
         case .body(let body):
             delegate.upstreamResponseBody(body)
         case .end(let trailers):
-            delegate.upstreamResponseEnd(trailers.map { HTTPFields(http1: $0, droppingFirstHost: false) })
+            delegate.upstreamResponseEnd(trailers.map { HTTPFields(http1: $0) })
         }
     }
 

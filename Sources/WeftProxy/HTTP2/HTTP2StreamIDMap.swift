@@ -16,12 +16,14 @@ struct HTTP2StreamIDMap<Value> {
     private var slots: [Value?]
     private(set) var count = 0
 
-    /// An empty map; room for `capacity` streams is allocated with the first one.
-    init(capacity: Int = 0) {
-        var size = capacity > 0 ? 16 : 0
-        while size < capacity * 2 { size *= 2 }
-        keys = Array(repeating: 0, count: size)
-        slots = Array(repeating: nil, count: size)
+    /// An empty map, holding no storage until its first stream.
+    init() {
+        self.init(slotCount: 0)
+    }
+
+    private init(slotCount: Int) {
+        keys = Array(repeating: 0, count: slotCount)
+        slots = Array(repeating: nil, count: slotCount)
     }
 
     var isEmpty: Bool { count == 0 }
@@ -93,7 +95,7 @@ struct HTTP2StreamIDMap<Value> {
     }
 
     private mutating func grow() {
-        var bigger = HTTP2StreamIDMap(capacity: max(8, keys.count))
+        var bigger = HTTP2StreamIDMap(slotCount: max(16, keys.count * 2))
         for (key, value) in zip(keys, slots) where key != 0 {
             bigger.insert(key, value!)
         }
