@@ -5,13 +5,20 @@ import NIOCore
 ///
 /// The proxy (and ``FilterHarness`` in tests) drive it: request callbacks in order,
 /// response callbacks in reverse order, stopping at the first filter that answers.
+///
+/// Callbacks reach each filter where it lies in `filters`, by index. A `for` loop over the array
+/// copies every filter out of it and destroys the copy, and so does indexing when the chain
+/// itself is address-only (an existential stored inline makes it so): two calls through the
+/// filter type's value witnesses, indirect branches the CPU mispredicts, per filter and callback,
+/// ~30 pairs per proxied request. Hence the index loops and the boxed connection-level filter.
 public struct FilterChain: Sendable {
     /// Registered names, in chain order.
     public let names: [String]
     /// The request-level filters, in chain order.
     public let filters: [any HTTPFilter]
     /// The connection-level filter (`protocol-detect`), if the chain has one.
-    public let connectionFilter: (any ConnectionFilter)?
+    public var connectionFilter: (any ConnectionFilter)? { connectionFilterBox?.filter }
+    private let connectionFilterBox: ConnectionFilterBox?
     /// The connection-level filter's registered name.
     public let connectionFilterName: String?
 
@@ -20,7 +27,7 @@ public struct FilterChain: Sendable {
         precondition(names.count == filters.count, "one name per filter")
         self.names = names
         self.filters = filters
-        self.connectionFilter = connectionFilter
+        self.connectionFilterBox = connectionFilter.map(ConnectionFilterBox.init)
         self.connectionFilterName = connectionFilter == nil ? nil : (connectionFilterName ?? "connection")
     }
 
@@ -55,27 +62,33 @@ public struct FilterChain: Sendable {
     /// Records where the request goes and runs `onDispatch` in order.
     public func dispatch(to target: UpstreamTarget, context: RequestContext) {
         context.recordUpstream(target)
-        for filter in filters {
-            filter.onDispatch(target, context: context)
+        var index = 0
+        while index < filters.count {
+            filters[index].onDispatch(target, context: context)
+            index += 1
         }
     }
 
     /// Runs `onRequestBody` in order.
     public func requestBody(_ chunk: inout ByteBuffer, context: RequestContext) -> StreamAction {
-        for filter in filters {
-            if case .respond(let response) = filter.onRequestBody(&chunk, context: context) {
+        var index = 0
+        while index < filters.count {
+            if case .respond(let response) = filters[index].onRequestBody(&chunk, context: context) {
                 return .respond(response)
             }
+            index += 1
         }
         return .continue
     }
 
     /// Runs `onRequestEnd` in order.
     public func requestEnd(_ trailers: inout HTTPFields?, context: RequestContext) -> StreamAction {
-        for filter in filters {
-            if case .respond(let response) = filter.onRequestEnd(&trailers, context: context) {
+        var index = 0
+        while index < filters.count {
+            if case .respond(let response) = filters[index].onRequestEnd(&trailers, context: context) {
                 return .respond(response)
             }
+            index += 1
         }
         return .continue
     }
@@ -83,8 +96,10 @@ public struct FilterChain: Sendable {
     /// Runs `onResponseHead` in reverse order. A filter that answers replaces the upstream's
     /// response with its own; the filters before it in chain order are not called for it.
     public func responseHead(_ response: inout HTTPResponse, context: RequestContext) -> StreamAction {
-        for filter in filters.reversed() {
-            if case .respond(let local) = filter.onResponseHead(&response, context: context) {
+        var index = filters.count
+        while index > 0 {
+            index -= 1
+            if case .respond(let local) = filters[index].onResponseHead(&response, context: context) {
                 context.recordResponseStatus(local.status)
                 return .respond(local)
             }
@@ -96,25 +111,40 @@ public struct FilterChain: Sendable {
 
     /// Runs `onResponseBody` in reverse order.
     public func responseBody(_ chunk: inout ByteBuffer, context: RequestContext) {
-        for filter in filters.reversed() {
-            filter.onResponseBody(&chunk, context: context)
+        var index = filters.count
+        while index > 0 {
+            index -= 1
+            filters[index].onResponseBody(&chunk, context: context)
         }
         context.recordResponseBody(bytes: chunk.readableBytes)
     }
 
     /// Runs `onResponseEnd` in reverse order.
     public func responseEnd(_ trailers: inout HTTPFields?, context: RequestContext) {
-        for filter in filters.reversed() {
-            filter.onResponseEnd(&trailers, context: context)
+        var index = filters.count
+        while index > 0 {
+            index -= 1
+            filters[index].onResponseEnd(&trailers, context: context)
         }
         if let trailers { context.recordGRPCStatus(from: trailers) }
     }
 
     /// Runs `onComplete` on every filter.
     public func complete(_ outcome: ExchangeOutcome, context: RequestContext) {
-        for filter in filters.reversed() {
-            filter.onComplete(outcome, context: context)
+        var index = filters.count
+        while index > 0 {
+            index -= 1
+            filters[index].onComplete(outcome, context: context)
         }
+    }
+}
+
+/// The chain's connection-level filter, behind a reference (see ``FilterChain``).
+private final class ConnectionFilterBox: Sendable {
+    let filter: any ConnectionFilter
+
+    init(_ filter: any ConnectionFilter) {
+        self.filter = filter
     }
 }
 

@@ -104,8 +104,16 @@ public final class RequestContext {
     }
 
     /// Records where the request was sent.
+    /// Whether the request was sent upstream (``upstream`` is set). A flag of its own: comparing
+    /// `upstream` with nil copies the target, every string of it, even inside this class.
+    public private(set) var wasDispatched = false
+
+    /// The matched route's name, read in place (reading `route` copies the whole decision).
+    public var routeName: String? { route?.name }
+
     public func recordUpstream(_ target: UpstreamTarget) {
         upstream = target
+        wasDispatched = true
     }
 
     /// Records the call's gRPC status from response headers or trailers, if they carry one.

@@ -1,4 +1,5 @@
 import HTTPTypes
+import NIOCore
 import Testing
 import WeftFilter
 import WeftFilterTesting
@@ -29,6 +30,36 @@ struct TagFactory: FilterFactory {
         guard !config.tag.isEmpty else { throw FilterConfigError(field: "tag", message: "must not be empty") }
         return TagFilter(tag: config.tag)
     }
+}
+
+/// Writes down every callback it gets, as `tag.callback`, in one log shared by the chain.
+final class CallbackLog: @unchecked Sendable {
+    var entries: [String] = []
+}
+
+struct RecordingFilter: HTTPFilter {
+    let tag: String
+    let log: CallbackLog
+    func onRequestHead(_ request: inout HTTPRequest, context: RequestContext) -> FilterAction {
+        log.entries.append("\(tag).requestHead")
+        return .continue
+    }
+    func onDispatch(_ target: UpstreamTarget, context: RequestContext) { log.entries.append("\(tag).dispatch") }
+    func onRequestBody(_ chunk: inout ByteBuffer, context: RequestContext) -> StreamAction {
+        log.entries.append("\(tag).requestBody")
+        return .continue
+    }
+    func onRequestEnd(_ trailers: inout HTTPFields?, context: RequestContext) -> StreamAction {
+        log.entries.append("\(tag).requestEnd")
+        return .continue
+    }
+    func onResponseHead(_ response: inout HTTPResponse, context: RequestContext) -> StreamAction {
+        log.entries.append("\(tag).responseHead")
+        return .continue
+    }
+    func onResponseBody(_ chunk: inout ByteBuffer, context: RequestContext) { log.entries.append("\(tag).responseBody") }
+    func onResponseEnd(_ trailers: inout HTTPFields?, context: RequestContext) { log.entries.append("\(tag).responseEnd") }
+    func onComplete(_ outcome: ExchangeOutcome, context: RequestContext) { log.entries.append("\(tag).complete") }
 }
 
 struct DenyFilter: HTTPFilter {
@@ -101,6 +132,19 @@ struct SlowAllowFilter: HTTPFilter {
         #expect(sent.forwardedRequest?.headerFields[HTTPField.Name("x-order")!] == "a,b")
         let received = harness.sendResponse(HTTPResponse(status: .ok), for: sent.context)
         #expect(received.response.headerFields[HTTPField.Name("x-order")!] == "b,a")
+    }
+
+    @Test func everyRequestCallbackRunsInChainOrderAndEveryResponseCallbackInReverse() {
+        let log = CallbackLog()
+        let harness = FilterHarness(filters: ["a", "b", "c"].map { RecordingFilter(tag: $0, log: log) })
+        let sent = harness.sendRequest(request, body: ["x"])
+        _ = harness.sendResponse(HTTPResponse(status: .ok), body: ["y"], for: sent.context)
+        let expected = ["requestHead", "dispatch", "requestBody", "requestEnd"].flatMap { callback in
+            ["a", "b", "c"].map { "\($0).\(callback)" }
+        } + ["responseHead", "responseBody", "responseEnd", "complete"].flatMap { callback in
+            ["c", "b", "a"].map { "\($0).\(callback)" }
+        }
+        #expect(log.entries == expected)
     }
 
     @Test func aFilterThatAnswersStopsTheChain() {

@@ -29,7 +29,7 @@ struct MetricsFilter: HTTPFilter {
 
     func onComplete(_ outcome: ExchangeOutcome, context: RequestContext) {
         let series = series(for: context)
-        if context.upstream == nil { series.recordRequest() }
+        if !context.wasDispatched { series.recordRequest() }
         let latencyMs = context.responseStartTime.map { Double(($0 - context.startTime).nanoseconds) / 1_000_000 }
         switch outcome {
         case .responded(let status):
@@ -42,11 +42,21 @@ struct MetricsFilter: HTTPFilter {
     }
 
     private func series(for context: RequestContext) -> HTTPTargetMetrics {
-        let service = direction == .outbound ? context.upstream?.service : nil
-        let key = SeriesCache.Key(service: service, route: context.route?.name)
+        let route = context.routeName
+        // Inbound requests (and outbound ones sent by authority) have no destination service: their
+        // series go by route alone. Keying them by an optional `ServiceIdentity` too cost two
+        // copies of it and a comparison through its value witnesses per lookup, ~900 instructions.
+        guard direction == .outbound, let service = context.upstream?.service else {
+            return series.byRoute.withLock { cache in
+                cache.value(for: route) {
+                    metrics.http(direction: direction, identity: identity, service: nil, route: route)
+                }
+            }
+        }
+        let key = SeriesCache.Key(service: service, route: route)
         return series.byKey.withLock { cache in
             cache.value(for: key) {
-                metrics.http(direction: direction, identity: identity, service: service, route: key.route)
+                metrics.http(direction: direction, identity: identity, service: service, route: route)
             }
         }
     }
@@ -55,9 +65,12 @@ struct MetricsFilter: HTTPFilter {
 /// One chain's series, by destination and route.
 final class SeriesCache: Sendable {
     struct Key: Hashable {
-        var service: ServiceIdentity?
+        var service: ServiceIdentity
         var route: String?
     }
 
+    /// Requests with a destination service.
     let byKey = Mutex(LastUsedCache<Key, HTTPTargetMetrics>())
+    /// Requests without one, by route.
+    let byRoute = Mutex(LastUsedCache<String?, HTTPTargetMetrics>())
 }

@@ -16,7 +16,7 @@ struct RetryFilter: HTTPFilter {
     let policies: [String: Policy]
 
     func onRequestHead(_ request: inout HTTPRequest, context: RequestContext) -> FilterAction {
-        guard let route = context.route?.name, let policy = policies[route] else { return .continue }
+        guard let route = context.routeName, let policy = policies[route] else { return .continue }
         guard policy.retryNonIdempotent || (context.isGRPC && policy.retriesGRPC) || Self.isIdempotent(request.method) else {
             return .continue
         }

@@ -33,7 +33,7 @@ struct TapFilter: HTTPFilter {
             tapped = dispatched
         } else {
             // Answered by the proxy before it was sent anywhere: report it whole.
-            guard context.upstream == nil, hub.isActive, let request = context.request else { return }
+            guard hub.isActive, !context.wasDispatched, let request = context.request else { return }
             tapped = TappedExchange(request: request)
             tapped.begin(hub: hub, context: context, redactedHeaders: redactedHeaders)
         }

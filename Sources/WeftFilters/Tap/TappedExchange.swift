@@ -28,7 +28,7 @@ final class TappedExchange: RequestContextKey {
         let eventContext = TapEvent.Context(
             id: hub.makeRequestID(), direction: context.direction, source: source,
             destination: context.upstream?.endpoint ?? "", destinationService: context.upstream?.service,
-            tls: false, route: context.route?.name)
+            tls: false, route: context.routeName)
         self.eventContext = eventContext
         let elapsed = NIODeadline.now() - context.startTime
         let startedAt = Date().timeIntervalSince1970 - Double(elapsed.nanoseconds) / 1e9

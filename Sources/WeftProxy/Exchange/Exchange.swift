@@ -347,8 +347,10 @@ final class Exchange: UpstreamResponseDelegate {
 
     func upstreamResponseHead(_ head: consuming HTTPResponse) {
         guard phase == .forwarding else { return }
-        if head.status.kind == .informational {
-            if head.status == .switchingProtocols {
+        // Read once: swift-http-types parses the status from its `:status` field on every read.
+        let status = head.status
+        if status.kind == .informational {
+            if status == .switchingProtocols {
                 if framing.upgrade != nil, upstream is HTTP1UpstreamConnection {
                     switchProtocols(head)
                 } else {
@@ -363,9 +365,9 @@ final class Exchange: UpstreamResponseDelegate {
         }
         tryTimer?.cancel()
         tryTimer = nil
-        endTry(head.status.code >= 500 ? .failure : .success(latency: .now() - tryStarted))
+        endTry(status.code >= 500 ? .failure : .success(latency: .now() - tryStarted))
         if retry != nil,
-           retryIfAllowed(after: .response(status: head.status.code, grpcStatus: head.headerFields.firstValue(GRPC.statusField).flatMap { Int($0) },
+           retryIfAllowed(after: .response(status: status.code, grpcStatus: head.headerFields.firstValue(GRPC.statusField).flatMap { Int($0) },
                                            drainable: (head.headerFields.firstValue(.contentLength).flatMap { Int($0) } ?? .max) <= Self.maxDrainedBody)) {
             return
         }

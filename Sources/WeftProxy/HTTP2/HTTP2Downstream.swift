@@ -286,9 +286,10 @@ final class HTTP2DownstreamStream: Downstream, HTTP2TableStream, HTTP2SendWaterm
 
     func writeResponseHead(_ response: HTTPResponse, for exchange: Exchange) {
         // HTTP/2 has no 101; other informational heads pass as their own HEADERS frame.
-        guard response.status != .switchingProtocols else { return }
+        let status = response.status  // parsed from the `:status` field on every read
+        guard status != .switchingProtocols else { return }
         let headers = HTTP2Fields.headers(for: response)
-        if response.status.kind == .informational {
+        if status.kind == .informational {
             write(.headers(.init(headers: headers)))
             return
         }

@@ -96,7 +96,8 @@ enum HTTP2Fields {
     static func headers(for response: HTTPResponse) -> HPACKHeaders {
         var headers = HPACKHeaders()
         headers.reserveCapacity(response.headerFields.count + 1)
-        headers.add(name: ":status", value: String(response.status.code))
+        // The field's value is the three digits already: no parsing into a status and back.
+        headers.add(name: ":status", value: response.pseudoHeaderFields.status.value)
         add(response.headerFields, to: &headers)
         return headers
     }

@@ -63,6 +63,19 @@ import Yams
         #expect(count("response_total", [#"status_code="503""#, #"classification="failure""#]) == 2)
     }
 
+    /// Inbound series have no destination service; the filter keeps them by route alone.
+    @Test func inboundRequestsAlternatingBetweenRoutesAreCountedPerRouteWithoutADestination() throws {
+        let harness = try harness(direction: .inbound)
+        for (path, status) in [("/vote", 200), ("/list", 503), ("/vote", 200)] {
+            let sent = harness.sendRequest(get(path))
+            _ = harness.sendResponse(HTTPResponse(status: .init(code: status)), body: [], for: sent.context)
+        }
+        #expect(count("route_request_total", [#"route="votes""#, #"direction="inbound""#]) == 2)
+        #expect(count("route_request_total", [#"route="list""#, #"direction="inbound""#]) == 1)
+        #expect(count("route_response_total", [#"route="list""#, #"status_code="503""#]) == 1)
+        #expect(count("request_total", [#"direction="inbound""#]) == 3)
+    }
+
     @Test func requestsTheProxyAnswersItselfAreCountedOnceWithTheirStatus() throws {
         let harness = try harness()
         let rejected = harness.sendRequest(get("/elsewhere"))
