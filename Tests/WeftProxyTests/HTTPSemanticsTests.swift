@@ -46,6 +46,23 @@ import WeftFilter
         #expect(fields.map(\.name) == [.accept])
     }
 
+    @Test func anotherTEValueGoesWhileTETrailersStays() {
+        var fields = HTTPFields()
+        fields.append(HTTPField(name: .te, value: "trailers"))
+        fields.append(HTTPField(name: .te, value: "gzip"))
+        fields.append(HTTPField(name: .accept, value: "*/*"))
+        HopByHop.strip(&fields)
+        #expect(fields.map(\.value) == ["trailers", "*/*"])
+    }
+
+    @Test func blanksAroundTextAreTrimmedAndTheRestKeptWhole() {
+        #expect(" \tkeep-alive \t".trimmingBlanks() == "keep-alive")
+        #expect("x-a, x-b".trimmingBlanks() == "x-a, x-b")
+        #expect(" \t ".trimmingBlanks() == "")
+        #expect(" café ".trimmingBlanks() == "café")
+        #expect("a, b ".split(separator: ",")[1].trimmingBlanks() == "b")
+    }
+
     @Test func connectionCannotRemoveContentLength() {
         var fields = HTTPFields()
         fields[.connection] = "content-length"
@@ -138,5 +155,8 @@ import WeftFilter
         #expect("Upgrade".caseInsensitiveEquals("upgrade"))
         #expect(!"upgrades".caseInsensitiveEquals("upgrade"))
         #expect(!"upgr@de".caseInsensitiveEquals("upgr`de"))
+        #expect("x, Keep-Alive".split(separator: ",")[1].trimmingBlanks().caseInsensitiveEquals("keep-alive"))
+        #expect(!"keep-alive".caseInsensitiveEquals("keep-alivé"))
+        #expect("".caseInsensitiveEquals(""))
     }
 }

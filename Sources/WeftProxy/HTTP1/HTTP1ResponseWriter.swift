@@ -31,14 +31,17 @@ struct HTTP1ResponseWriter {
     /// go out as HTTP/1.1 without a `Connection` field.
     mutating func writeHead(_ response: HTTPResponse, http10: Bool, keepAlive: Bool, toHEAD: Bool,
                             context: ChannelHandlerContext) -> Bool {
-        let code = response.status.code
+        let status = response.status  // parsed from the `:status` field on every read
+        let code = status.code
         let informational = (100...199).contains(code)
         let mayHaveBody = !informational && code != 204 && code != 304
         var hasLength = false
         var capacity = 64
-        for field in response.headerFields {
-            capacity += field.name.rawName.utf8.count + field.value.utf8.count + 4
-            if field.name == .contentLength { hasLength = true }
+        // Fields are read in place, by index: a `for` loop copies each one out (and destroys the copy).
+        let fields = response.headerFields
+        for index in fields.indices {
+            capacity += fields[index].name.rawName.utf8.count + fields[index].value.utf8.count + 4
+            if fields[index].name == .contentLength { hasLength = true }
         }
         let chunked = mayHaveBody && !hasLength && !http10
         framing = !mayHaveBody || toHEAD ? .suppressed : (chunked ? .chunked : .raw)
@@ -58,13 +61,13 @@ struct HTTP1ResponseWriter {
         Self.writeStatusCode(code, to: &buffer)
         buffer.writeStaticString(" ")
         // A status made from a bare code has no phrase: use the standard one, as NIO's encoder does.
-        let phrase = response.status.reasonPhrase
+        let phrase = status.reasonPhrase
         buffer.writeString(phrase.isEmpty ? HTTPResponseStatus(statusCode: code).reasonPhrase : phrase)
         buffer.writeStaticString("\r\n")
-        for field in response.headerFields {
+        for index in fields.indices {
             // Framing is this writer's: a body-less status carries neither; a length wins over chunking.
-            if field.name == .transferEncoding || (field.name == .contentLength && !mayHaveBody) { continue }
-            Self.write(field, to: &buffer)
+            if fields[index].name == .transferEncoding || (fields[index].name == .contentLength && !mayHaveBody) { continue }
+            Self.write(fields[index], to: &buffer)
         }
         if let connection {
             buffer.writeStaticString("connection: ")
