@@ -57,6 +57,9 @@ public final class RequestContext {
     public private(set) var responseStartTime: NIODeadline?
     /// Where the proxy sent the request; nil until dispatched, and for requests answered locally.
     public private(set) var upstream: UpstreamTarget?
+    /// Whether the request was sent upstream (``upstream`` is set). A flag of its own: comparing
+    /// `upstream` with nil copies the target, every string of it, even inside this class.
+    public private(set) var wasDispatched = false
     /// The gRPC status the call ended with (trailers, or a trailers-only response), if any.
     public private(set) var grpcStatus: Int?
     /// Response body bytes sent to the client so far.
@@ -103,14 +106,10 @@ public final class RequestContext {
         request = head
     }
 
-    /// Records where the request was sent.
-    /// Whether the request was sent upstream (``upstream`` is set). A flag of its own: comparing
-    /// `upstream` with nil copies the target, every string of it, even inside this class.
-    public private(set) var wasDispatched = false
-
     /// The matched route's name, read in place (reading `route` copies the whole decision).
     public var routeName: String? { route?.name }
 
+    /// Records where the request was sent.
     public func recordUpstream(_ target: UpstreamTarget) {
         upstream = target
         wasDispatched = true

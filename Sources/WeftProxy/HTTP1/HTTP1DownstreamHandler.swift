@@ -352,6 +352,7 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
 
 extension StringProtocol {
     /// ASCII case-insensitive equality, without allocating.
+    ///
     /// Over the bytes in place when both are contiguous (native strings are): walking two UTF-8
     /// views through their iterators cost ~750 instructions for `keep-alive`.
     func caseInsensitiveEquals(_ other: String) -> Bool {
