@@ -69,23 +69,3 @@ enum HopByHop {
         }
     }
 }
-
-extension StringProtocol where UTF8View: BidirectionalCollection {
-    /// The text without leading and trailing spaces and tabs. Walks UTF-8 bytes: the blanks are
-    /// ASCII, so the indices found are character boundaries, and no grapheme breaking is needed
-    /// (`first`/`removeFirst` on the characters cost ~1 000 instructions for `keep-alive`).
-    func trimmingBlanks() -> Substring {
-        let bytes = utf8
-        var start = bytes.startIndex
-        var end = bytes.endIndex
-        while start < end, bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t") {
-            start = bytes.index(after: start)
-        }
-        while start < end {
-            let last = bytes.index(before: end)
-            guard bytes[last] == UInt8(ascii: " ") || bytes[last] == UInt8(ascii: "\t") else { break }
-            end = last
-        }
-        return Substring(self[start..<end])
-    }
-}

@@ -349,34 +349,3 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
                            headerFields: fields)
     }
 }
-
-extension StringProtocol {
-    /// ASCII case-insensitive equality, without allocating.
-    ///
-    /// Over the bytes in place when both are contiguous (native strings are): walking two UTF-8
-    /// views through their iterators cost ~750 instructions for `keep-alive`.
-    func caseInsensitiveEquals(_ other: String) -> Bool {
-        let inPlace = utf8.withContiguousStorageIfAvailable { mine in
-            other.utf8.withContiguousStorageIfAvailable { theirs in
-                mine.count == theirs.count && !zip(mine, theirs).contains { !Self.sameLetterIgnoringCase($0, $1) }
-            }
-        }
-        if let inPlace = inPlace ?? nil { return inPlace }
-        var mine = utf8.makeIterator()
-        var theirs = other.utf8.makeIterator()
-        while true {
-            switch (mine.next(), theirs.next()) {
-            case (nil, nil):
-                return true
-            case (let a?, let b?):
-                guard Self.sameLetterIgnoringCase(a, b) else { return false }
-            default:
-                return false
-            }
-        }
-    }
-
-    private static func sameLetterIgnoringCase(_ a: UInt8, _ b: UInt8) -> Bool {
-        a == b || (a | 0x20 == b | 0x20 && (a | 0x20) >= UInt8(ascii: "a") && (a | 0x20) <= UInt8(ascii: "z"))
-    }
-}
