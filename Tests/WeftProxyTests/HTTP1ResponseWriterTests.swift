@@ -6,31 +6,12 @@ import Testing
 
 /// The bytes the client connection writes for a response, checked against HTTP/1.1's framing rules.
 @Suite struct HTTP1ResponseWriterTests {
-    /// Gives the writer a real channel context and collects what reaches the socket.
-    private final class ContextHolder: ChannelOutboundHandler {
-        typealias OutboundIn = IOData
-        var context: ChannelHandlerContext!
-        func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-    }
-
-    private func written(_ write: (ChannelHandlerContext) -> Void) throws -> String {
-        let channel = EmbeddedChannel()
-        let holder = ContextHolder()
-        try channel.pipeline.syncOperations.addHandler(holder)
-        write(holder.context)
-        var text = ""
-        while let part = try channel.readOutbound(as: IOData.self) {
-            if case .byteBuffer(let buffer) = part { text += String(buffer: buffer) }
-        }
-        return text
-    }
-
     private func response(_ code: Int, _ fields: HTTPFields = [:]) -> HTTPResponse {
         HTTPResponse(status: .init(code: code), headerFields: fields)
     }
 
     @Test func aBodyWithoutLengthIsChunkedWithTrailers() throws {
-        let text = try written { context in
+        let text = try bytesWritten { context in
             var writer = HTTP1ResponseWriter()
             let staysOpen = writer.writeHead(response(200, [.contentType: "text/plain"]), http10: false, keepAlive: true, toHEAD: false,
                                              context: context)
@@ -43,7 +24,7 @@ import Testing
     }
 
     @Test func aLengthIsKeptAndTheBodyGoesAsItIs() throws {
-        let text = try written { context in
+        let text = try bytesWritten { context in
             var writer = HTTP1ResponseWriter()
             let staysOpen = writer.writeHead(response(404, [.contentLength: "2", .transferEncoding: "chunked"]), http10: false,
                                              keepAlive: false, toHEAD: false, context: context)
@@ -56,7 +37,7 @@ import Testing
 
     @Test func noContentAndNotModifiedCarryNoBodyAndNoFraming() throws {
         for code in [204, 304] {
-            let text = try written { context in
+            let text = try bytesWritten { context in
                 var writer = HTTP1ResponseWriter()
                 _ = writer.writeHead(response(code, [.contentLength: "5"]), http10: false, keepAlive: true, toHEAD: false, context: context)
                 writer.writeBody(ByteBuffer(string: "stray"), context: context)
@@ -68,7 +49,7 @@ import Testing
     }
 
     @Test func anHTTP10ClientGetsABodyDelimitedByTheClose() throws {
-        let text = try written { context in
+        let text = try bytesWritten { context in
             var writer = HTTP1ResponseWriter()
             // The body can only end with the close: the connection does not stay open, whatever was wanted.
             let staysOpen = writer.writeHead(response(200), http10: true, keepAlive: true, toHEAD: false, context: context)
@@ -80,7 +61,7 @@ import Testing
     }
 
     @Test func informationalHeadsAreHTTP11AndLeaveTheFinalResponseToFollow() throws {
-        let text = try written { context in
+        let text = try bytesWritten { context in
             var writer = HTTP1ResponseWriter()
             _ = writer.writeHead(response(100), http10: true, keepAlive: true, toHEAD: false, context: context)
             let staysOpen = writer.writeHead(response(200, [.contentLength: "1"]), http10: true, keepAlive: true, toHEAD: false,

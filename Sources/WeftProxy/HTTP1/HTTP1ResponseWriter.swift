@@ -67,7 +67,7 @@ struct HTTP1ResponseWriter {
         for index in fields.indices {
             // Framing is this writer's: a body-less status carries neither; a length wins over chunking.
             if fields[index].name == .transferEncoding || (fields[index].name == .contentLength && !mayHaveBody) { continue }
-            Self.write(fields[index], to: &buffer)
+            HTTP1Wire.write(fields[index], to: &buffer)
         }
         if let connection {
             buffer.writeStaticString("connection: ")
@@ -88,14 +88,7 @@ struct HTTP1ResponseWriter {
         case .raw:
             context.write(NIOAny(IOData.byteBuffer(body)), promise: nil)
         case .chunked:
-            guard body.readableBytes > 0 else { return }  // an empty chunk would end the body
-            var size = context.channel.allocator.buffer(capacity: 20)
-            size.writeString(String(body.readableBytes, radix: 16))
-            size.writeStaticString("\r\n")
-            context.write(NIOAny(IOData.byteBuffer(size)), promise: nil)
-            context.write(NIOAny(IOData.byteBuffer(body)), promise: nil)
-            size.moveReaderIndex(to: size.writerIndex - 2)
-            context.write(NIOAny(IOData.byteBuffer(size)), promise: nil)
+            HTTP1Wire.writeChunk(body, context: context)
         }
     }
 
@@ -104,11 +97,8 @@ struct HTTP1ResponseWriter {
     func writeEnd(_ trailers: HTTPFields?, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
         switch framing {
         case .chunked:
-            var end = context.channel.allocator.buffer(capacity: 5)
-            end.writeStaticString("0\r\n")
-            for field in trailers ?? [:] { Self.write(field, to: &end) }
-            end.writeStaticString("\r\n")
-            context.writeAndFlush(NIOAny(IOData.byteBuffer(end)), promise: promise)
+            HTTP1Wire.writeLastChunk(trailers, context: context, promise: promise)
+            context.flush()
         case .raw, .suppressed:
             if let promise {
                 // Nothing to write, but the promise must follow the bytes before it.
@@ -126,13 +116,6 @@ struct HTTP1ResponseWriter {
         written.futureResult.assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
-    }
-
-    private static func write(_ field: HTTPField, to buffer: inout ByteBuffer) {
-        buffer.writeString(field.name.rawName)
-        buffer.writeStaticString(": ")
-        field.withUnsafeBytesOfValue { _ = buffer.writeBytes($0) }
-        buffer.writeStaticString("\r\n")
     }
 
     private static func writeStatusCode(_ code: Int, to buffer: inout ByteBuffer) {

@@ -38,26 +38,19 @@ final class HTTP1UpstreamConnection: UpstreamStream {
     var isWritable: Bool { channel.isWritable }
 
     func writeHead(_ request: HTTPRequest, framing: HTTP1Framing) {
-        guard var head = try? HTTPRequestHead(request) else {
+        guard let target = HTTP1RequestWriter.target(of: request) else {
             handler.fail(.error(HTTP1TypeConversionError.missingPath))
             return
         }
-        if let upgrade = framing.upgrade {
-            head.headers.add(name: "connection", value: "upgrade")
-            head.headers.add(name: "upgrade", value: upgrade)
-        }
-        if framing.chunked && !head.headers.contains(name: "content-length") {
-            head.headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
-        }
-        handler.write(.head(head))
+        handler.writeHead(request, target: target, framing: framing)
     }
 
     func writeBody(_ body: ByteBuffer) {
-        handler.write(.body(.byteBuffer(body)))
+        handler.writeBody(body)
     }
 
     func writeEnd(_ trailers: HTTPFields?) {
-        handler.write(.end(trailers.map(HTTPHeaders.init)))
+        handler.writeEnd(trailers)
     }
 
     func flush() { handler.flush() }
@@ -82,22 +75,20 @@ final class HTTP1UpstreamConnection: UpstreamStream {
     func removeHTTPHandlers() throws {
         let pipeline = channel.pipeline.syncOperations
         pipeline.removeHandler(handler, promise: nil)
-        for context in [
-            try? pipeline.context(handlerType: HTTPRequestEncoder.self),
-            try? pipeline.context(handlerType: ByteToMessageHandler<HTTPResponseDecoder>.self),
-        ].compactMap({ $0 }) {
+        if let context = try? pipeline.context(handlerType: ByteToMessageHandler<UpstreamResponseDecoder>.self) {
             pipeline.removeHandler(context: context, promise: nil)
         }
     }
 }
 
-/// The last handler of an upstream HTTP/1.1 connection. It converts responses to the
-/// version-free model for the request in flight and withholds reads while the client side
+/// The last handler of an upstream HTTP/1.1 connection. It writes requests as bytes
+/// (``HTTP1RequestWriter``), telling the response decoder what each one was; converts responses
+/// to the version-free model for the request in flight; and withholds reads while the client side
 /// cannot take more (backpressure).
 final class HTTP1UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias OutboundIn = IOData
+    typealias OutboundOut = IOData
 
     weak var delegate: (any UpstreamResponseDelegate)?
     /// Told when the connection closes while idle in the pool.
@@ -107,6 +98,12 @@ final class HTTP1UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private var context: ChannelHandlerContext?
     private var readsPaused = false
     private var readGate = ReadGate()
+    private var writer = HTTP1RequestWriter()
+    private let responseDecoder: UpstreamResponseDecoder
+
+    init(responseDecoder: UpstreamResponseDecoder) {
+        self.responseDecoder = responseDecoder
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -182,11 +179,72 @@ final class HTTP1UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler 
         if readGate.releases() { context?.read() }
     }
 
-    func write(_ part: HTTPClientRequestPart) {
-        context?.write(wrapOutboundOut(part), promise: nil)
+    func writeHead(_ request: HTTPRequest, target: String, framing: HTTP1Framing) {
+        guard let context else { return }
+        responseDecoder.expectResponse(to: request.method)
+        writer.writeHead(request, target: target, framing: framing, context: context)
+    }
+
+    func writeBody(_ body: ByteBuffer) {
+        guard let context else { return }
+        writer.writeBody(body, context: context)
+    }
+
+    func writeEnd(_ trailers: HTTPFields?) {
+        guard let context else { return }
+        writer.writeEnd(trailers, context: context)
     }
 
     func flush() {
         context?.flush()
+    }
+}
+
+/// NIO's HTTP/1.1 response decoder, told by the connection which request each response answers.
+///
+/// The decoder needs a request's method to know whether its response has a body (none for `HEAD`
+/// and `CONNECT`). NIO's own arrangement has it watch the requests written through its handler,
+/// which makes that handler an outbound one as well: each request part passed through its generic
+/// code, unwrapped from `NIOAny` with run-time type lookups, on its way to NIO's encoder. Weft
+/// writes requests as bytes instead (``HTTP1RequestWriter``), and the connection's handler calls
+/// ``expectResponse(to:)`` as it writes each head.
+struct UpstreamResponseDecoder: ByteToMessageDecoder {
+    typealias InboundOut = HTTPClientResponsePart
+
+    private let decoder: HTTPResponseDecoder
+
+    init() {
+        decoder = HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .forward)
+    }
+
+    /// The decoder reads nothing of a request but its method: one head for each kind of answer.
+    private static let headRequest = HTTPRequestHead(version: .http1_1, method: .HEAD, uri: "")
+    private static let connectRequest = HTTPRequestHead(version: .http1_1, method: .CONNECT, uri: "")
+    private static let otherRequest = HTTPRequestHead(version: .http1_1, method: .GET, uri: "")
+
+    /// Records that the next response answers a request with `method`.
+    func expectResponse(to method: HTTPRequest.Method) {
+        let head = switch method {
+        case .head: Self.headRequest
+        case .connect: Self.connectRequest
+        default: Self.otherRequest
+        }
+        decoder.write(data: .head(head))
+    }
+
+    func decoderAdded(context: ChannelHandlerContext) {
+        decoder.decoderAdded(context: context)
+    }
+
+    func decoderRemoved(context: ChannelHandlerContext) {
+        decoder.decoderRemoved(context: context)
+    }
+
+    func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        try decoder.decode(context: context, buffer: &buffer)
+    }
+
+    func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        try decoder.decodeLast(context: context, buffer: &buffer, seenEOF: seenEOF)
     }
 }

@@ -208,10 +208,9 @@ final class UpstreamPool {
     private func connectHTTP1(_ endpoint: ListenAddress, settings: UpstreamConfig, metrics: TCPMetrics) -> EventLoopFuture<HTTP1UpstreamConnection>.Isolated {
         connectChannel(endpoint, timeout: settings.connectTimeout.timeAmount, metrics: metrics) { channel in
             let sync = channel.pipeline.syncOperations
-            try sync.addHandler(HTTPRequestEncoder())
-            try sync.addHandler(ByteToMessageHandler(HTTPResponseDecoder(
-                leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .forward)))
-            try sync.addHandler(HTTP1UpstreamHandler())
+            let decoder = UpstreamResponseDecoder()
+            try sync.addHandler(ByteToMessageHandler(decoder))
+            try sync.addHandler(HTTP1UpstreamHandler(responseDecoder: decoder))
         }.assumeIsolated().flatMapThrowing { channel in
             let handler = try channel.pipeline.syncOperations.handler(type: HTTP1UpstreamHandler.self)
             return HTTP1UpstreamConnection(endpoint: endpoint, channel: channel, handler: handler, pool: self, settings: settings)
