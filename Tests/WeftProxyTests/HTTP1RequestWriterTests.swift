@@ -66,6 +66,14 @@ import Testing
         #expect(text == "GET /items?page=2 HTTP/1.1\r\nHost: shop.local\r\ncookie: a=1; b=2\r\nAccept: */*\r\n\r\n", "\(text.debugDescription)")
     }
 
+    @Test func manyShortCookiesFoldIntoTheBytesReservedForTheirFields() throws {
+        var fields = HTTPFields()
+        for index in 0..<50 { fields.append(HTTPField(name: .cookie, value: "c\(index)=\(index)")) }
+        let text = try written(request(.get, fields))
+        let folded = (0..<50).map { "c\($0)=\($0)" }.joined(separator: "; ")
+        #expect(text == "GET /items?page=2 HTTP/1.1\r\nHost: shop.local\r\ncookie: \(folded)\r\n\r\n")
+    }
+
     @Test func anUpgradeIsAskedForInTheConnectionField() throws {
         let text = try written(request(.get, [.secWebSocketKey: "dGhlIHNhbXBsZSBub25jZQ=="], path: "/chat"),
                                framing: .init(upgrade: "websocket", chunked: false))

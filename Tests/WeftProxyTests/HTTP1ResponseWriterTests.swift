@@ -72,4 +72,16 @@ import Testing
         }
         #expect(text == "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\nContent-Length: 1\r\nconnection: keep-alive\r\n\r\nx", "\(text.debugDescription)")
     }
+
+    @Test func aLongReasonPhraseAndLargeFieldsAreWrittenWhole() throws {
+        let phrase = String(repeating: "Very ", count: 60) + "Bad"
+        let big = String(repeating: "x", count: 6000)
+        let text = try bytesWritten { context in
+            var writer = HTTP1ResponseWriter()
+            _ = writer.writeHead(HTTPResponse(status: .init(code: 599, reasonPhrase: phrase), headerFields: [.server: big, .contentLength: "0"]),
+                                 http10: true, keepAlive: true, toHEAD: false, context: context)
+            writer.writeEnd(nil, context: context, promise: nil)
+        }
+        #expect(text == "HTTP/1.0 599 \(phrase)\r\nServer: \(big)\r\nContent-Length: 0\r\nconnection: keep-alive\r\n\r\n")
+    }
 }

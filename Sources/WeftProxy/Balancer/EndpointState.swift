@@ -11,6 +11,8 @@ import Synchronization
 /// jitter); when the penalty is over, one probe request at a time may go; a success closes it.
 final class EndpointState: Sendable {
     let address: ListenAddress
+    /// `address` as text, made once: it labels every request's upstream (metrics, tap).
+    let addressText: String
     private let state = Mutex(State())
 
     /// The estimate before anything was measured (Linkerd's default RTT estimate is of this order).
@@ -45,6 +47,7 @@ final class EndpointState: Sendable {
 
     init(address: ListenAddress) {
         self.address = address
+        addressText = address.description
     }
 
     func availability(now: NIODeadline = .now()) -> Availability {

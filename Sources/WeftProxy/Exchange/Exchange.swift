@@ -221,7 +221,7 @@ final class Exchange: UpstreamResponseDelegate {
                                                "request to \(authority) is addressed to the proxy's own outbound listener"))
                     return
                 }
-                startUpstream(endpoint: target, service: nil)
+                startUpstream(endpoint: target, text: target.description, service: nil)
                 return
             }
         }
@@ -237,13 +237,13 @@ final class Exchange: UpstreamResponseDelegate {
         case .success(let chosen):
             self.backend = backend
             pick = chosen
-            startUpstream(endpoint: chosen.address, service: backend.service)
+            startUpstream(endpoint: chosen.address, text: chosen.state.addressText, service: backend.service)
         }
     }
 
-    private func startUpstream(endpoint: ListenAddress, service: ServiceIdentity?) {
+    private func startUpstream(endpoint: ListenAddress, text: String, service: ServiceIdentity?) {
         self.endpoint = endpoint
-        chain.dispatch(to: UpstreamTarget(endpoint: endpoint.description, service: service), context: context)
+        chain.dispatch(to: UpstreamTarget(endpoint: text, service: service), context: context)
         if let directive = context.retry {
             retry = directive
             // What arrived while the filters ran is all of the body so far.
@@ -518,13 +518,11 @@ final class Exchange: UpstreamResponseDelegate {
             case .success(let chosen):
                 pick = chosen
                 endpoint = chosen.address
+                context.recordUpstream(UpstreamTarget(endpoint: chosen.state.addressText, service: context.upstream?.service))
             case .failure:
                 respondLocally(.proxyError(.serviceUnavailable, Self.allTrippedMessage(backend)))
                 return
             }
-        }
-        if let endpoint {
-            context.recordUpstream(UpstreamTarget(endpoint: endpoint.description, service: context.upstream?.service))
         }
         connect(forceNew: false)
     }

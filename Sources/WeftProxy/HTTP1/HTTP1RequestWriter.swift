@@ -41,13 +41,18 @@ struct HTTP1RequestWriter {
         var hasLength = false
         var sentChunked = client.chunked
         var transferEncodingSeen = false
-        var capacity = 64 + method.rawValue.utf8.count + target.utf8.count + (request.authority?.utf8.count ?? 0)
+        let host = request.authority
+        // The start line, a `Host` line, the `connection`/`upgrade` lines and a
+        // `transfer-encoding` line at most, the empty line. (Folded cookies take no more than
+        // the fields they come from.)
+        var capacity = method.rawValue.utf8.count + 1 + target.utf8.count + 11 + (host.map { $0.utf8.count + 8 } ?? 0)
+            + (client.upgrade.map { $0.utf8.count + 32 } ?? 0) + 28 + 2
         // Fields are read in place, by index: a `for` loop copies each one out (and destroys the copy).
         for index in fields.indices {
-            capacity += fields[index].name.rawName.utf8.count + fields[index].value.utf8.count + 4
+            capacity += HTTP1Wire.size(of: fields[index])
             if fields[index].name == .contentLength {
                 hasLength = true
-            } else if fields[index].name == .transferEncoding && !transferEncodingSeen {
+            } else if HTTP1Wire.isTransferEncoding(fields[index].name) && !transferEncodingSeen {
                 // NIO's encoder goes by the first `transfer-encoding` value.
                 transferEncodingSeen = true
                 sentChunked = sentChunked || fields[index].value == "chunked"
@@ -61,38 +66,40 @@ struct HTTP1RequestWriter {
         default: sentChunked ? .chunked : .none
         }
 
-        var buffer = context.channel.allocator.buffer(capacity: capacity)
-        buffer.writeString(method.rawValue)
-        buffer.writeStaticString(" ")
-        buffer.writeString(target)
-        buffer.writeStaticString(" HTTP/1.1\r\n")
-        if let authority = request.authority {
-            buffer.writeStaticString("Host: ")
-            buffer.writeString(authority)
-            buffer.writeStaticString("\r\n")
-        }
-        var cookieWritten = false
-        for index in fields.indices {
-            let name = fields[index].name
-            if name == .transferEncoding || (name == .contentLength && !mayHaveBody) { continue }
-            if name == .cookie {
-                // HTTP/2 splits cookies into fields of their own; HTTP/1.1 wants one (RFC 9113 §8.2.3).
-                if cookieWritten { continue }
-                cookieWritten = true
-                buffer.writeStaticString("cookie: ")
-                buffer.writeString(fields[.cookie] ?? "")
-                buffer.writeStaticString("\r\n")
-                continue
+        let chunked = framing == .chunked
+        let buffer = HTTP1Wire.buffer(capacity: capacity, allocator: context.channel.allocator) { bytes in
+            bytes.append(utf8Of: method.rawValue)
+            bytes.append(" ")
+            bytes.append(utf8Of: target)
+            bytes.append(" HTTP/1.1\r\n")
+            if let host {
+                bytes.append("Host: ")
+                bytes.append(utf8Of: host)
+                bytes.append("\r\n")
             }
-            HTTP1Wire.write(fields[index], to: &buffer)
+            var cookieWritten = false
+            for index in fields.indices {
+                let name = fields[index].name
+                if HTTP1Wire.isTransferEncoding(name) || (name == .contentLength && !mayHaveBody) { continue }
+                if name == .cookie {
+                    // HTTP/2 splits cookies into fields of their own; HTTP/1.1 wants one (RFC 9113 §8.2.3).
+                    if cookieWritten { continue }
+                    cookieWritten = true
+                    bytes.append("cookie: ")
+                    bytes.append(utf8Of: fields[.cookie] ?? "")
+                    bytes.append("\r\n")
+                    continue
+                }
+                bytes.append(fields[index])
+            }
+            if let upgrade = client.upgrade {
+                bytes.append("connection: upgrade\r\nupgrade: ")
+                bytes.append(utf8Of: upgrade)
+                bytes.append("\r\n")
+            }
+            if chunked { bytes.append("transfer-encoding: chunked\r\n") }
+            bytes.append("\r\n")
         }
-        if let upgrade = client.upgrade {
-            buffer.writeStaticString("connection: upgrade\r\nupgrade: ")
-            buffer.writeString(upgrade)
-            buffer.writeStaticString("\r\n")
-        }
-        if framing == .chunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
-        buffer.writeStaticString("\r\n")
         context.write(NIOAny(IOData.byteBuffer(buffer)), promise: nil)
     }
 

@@ -36,11 +36,16 @@ struct HTTP1ResponseWriter {
         let informational = (100...199).contains(code)
         let mayHaveBody = !informational && code != 204 && code != 304
         var hasLength = false
-        var capacity = 64
+        // A status made from a bare code has no phrase: use the standard one, as NIO's encoder does.
+        var phrase = status.reasonPhrase
+        if phrase.isEmpty { phrase = HTTPResponseStatus(statusCode: code).reasonPhrase }
+        // "HTTP/1.1 200 " and a line end, `connection: keep-alive` and `transfer-encoding: chunked`
+        // lines at most, the empty line.
+        var capacity = 13 + phrase.utf8.count + 2 + 24 + 28 + 2
         // Fields are read in place, by index: a `for` loop copies each one out (and destroys the copy).
         let fields = response.headerFields
         for index in fields.indices {
-            capacity += fields[index].name.rawName.utf8.count + fields[index].value.utf8.count + 4
+            capacity += HTTP1Wire.size(of: fields[index])
             if fields[index].name == .contentLength { hasLength = true }
         }
         let chunked = mayHaveBody && !hasLength && !http10
@@ -56,26 +61,25 @@ struct HTTP1ResponseWriter {
             }
         }
 
-        var buffer = context.channel.allocator.buffer(capacity: capacity)
-        buffer.writeStaticString(http10 && !informational ? "HTTP/1.0 " : "HTTP/1.1 ")
-        Self.writeStatusCode(code, to: &buffer)
-        buffer.writeStaticString(" ")
-        // A status made from a bare code has no phrase: use the standard one, as NIO's encoder does.
-        let phrase = status.reasonPhrase
-        buffer.writeString(phrase.isEmpty ? HTTPResponseStatus(statusCode: code).reasonPhrase : phrase)
-        buffer.writeStaticString("\r\n")
-        for index in fields.indices {
-            // Framing is this writer's: a body-less status carries neither; a length wins over chunking.
-            if fields[index].name == .transferEncoding || (fields[index].name == .contentLength && !mayHaveBody) { continue }
-            HTTP1Wire.write(fields[index], to: &buffer)
+        let buffer = HTTP1Wire.buffer(capacity: capacity, allocator: context.channel.allocator) { bytes in
+            bytes.append(http10 && !informational ? "HTTP/1.0 " : "HTTP/1.1 ")
+            bytes.appendStatusCode(code)
+            bytes.append(" ")
+            bytes.append(utf8Of: phrase)
+            bytes.append("\r\n")
+            for index in fields.indices {
+                // Framing is this writer's: a body-less status carries neither; a length wins over chunking.
+                if HTTP1Wire.isTransferEncoding(fields[index].name) || (fields[index].name == .contentLength && !mayHaveBody) { continue }
+                bytes.append(fields[index])
+            }
+            if let connection {
+                bytes.append("connection: ")
+                bytes.append(connection)
+                bytes.append("\r\n")
+            }
+            if chunked { bytes.append("transfer-encoding: chunked\r\n") }
+            bytes.append("\r\n")
         }
-        if let connection {
-            buffer.writeStaticString("connection: ")
-            buffer.writeStaticString(connection)
-            buffer.writeStaticString("\r\n")
-        }
-        if chunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
-        buffer.writeStaticString("\r\n")
         context.write(NIOAny(IOData.byteBuffer(buffer)), promise: nil)
         return keepAlive
     }
@@ -118,10 +122,4 @@ struct HTTP1ResponseWriter {
         }
     }
 
-    private static func writeStatusCode(_ code: Int, to buffer: inout ByteBuffer) {
-        let clamped = min(max(code, 0), 999)
-        buffer.writeInteger(UInt8(ascii: "0") + UInt8(clamped / 100))
-        buffer.writeInteger(UInt8(ascii: "0") + UInt8(clamped / 10 % 10))
-        buffer.writeInteger(UInt8(ascii: "0") + UInt8(clamped % 10))
-    }
 }
