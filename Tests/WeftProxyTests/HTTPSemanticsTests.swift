@@ -147,6 +147,23 @@ import WeftFilter
         #expect(HTTPResponse(http1: HTTPResponseHead(version: .http1_1, status: .init(statusCode: 1000))) == nil)
     }
 
+    @Test func hopByHopFieldsAreLeftOutAsTheyArriveExceptWhatStripMustSee() throws {
+        let headers = HTTPHeaders([
+            ("Connection", " Keep-Alive "), ("Keep-Alive", "timeout=5"), ("Transfer-Encoding", "chunked"),
+            ("Proxy-Connection", "close"), ("Upgrade", "h2c"), ("TE", "trailers"), ("Server", "nginx"),
+        ])
+        let response = try #require(HTTPResponse(http1: HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)))
+        #expect(response.headerFields.map(\.name.canonicalName) == ["te", "server"])
+        // A 101 is passed on as it is: the client needs its Upgrade and Connection.
+        let switching = try #require(HTTPResponse(http1: HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers)))
+        #expect(switching.headerFields.count == headers.count)
+        // A Connection that names fields stays, so that strip removes it and what it names.
+        var named = HTTPFields(http1: HTTPHeaders([("Connection", "close, X-Hop"), ("X-Hop", "1"), ("Accept", "*/*")]))
+        #expect(named.map(\.name.canonicalName) == ["connection", "x-hop", "accept"])
+        HopByHop.strip(&named)
+        #expect(named.map(\.name.canonicalName) == ["accept"])
+    }
+
     @Test func anUnusableTargetIsRejected() {
         #expect(HTTP1DownstreamHandler.makeRequest(HTTPRequestHead(version: .http1_1, method: .GET, uri: "users/42")) == nil)
     }

@@ -56,6 +56,27 @@ enum HopByHop {
         }
     }
 
+    /// Whether an HTTP/1.1 header can be left out as it is converted to swift-http-types' fields,
+    /// so that ``strip(_:)`` later finds nothing to remove (removing a field costs more than not
+    /// adding it: ~2 300 instructions for the `Connection: keep-alive` of every response). Left out:
+    /// `Connection` when it says only `keep-alive` or `close`, `Keep-Alive`, `Proxy-Connection`,
+    /// `Transfer-Encoding` and `Upgrade` (the HTTP/1.1 handlers read framing and upgrades from
+    /// NIO's head). Kept for ``strip(_:)``: a `Connection` that names other fields, which go too,
+    /// and `TE`, whose `trailers` stays.
+    static func isLeftOutOnArrival(name: String, value: String) -> Bool {
+        switch name.utf8.count {
+        case 7: return name.caseInsensitiveEquals("upgrade")
+        case 10:
+            if name.caseInsensitiveEquals("keep-alive") { return true }
+            guard name.caseInsensitiveEquals("connection") else { return false }
+            let whole = value.trimmingBlanks()
+            return whole.caseInsensitiveEquals("keep-alive") || whole.caseInsensitiveEquals("close")
+        case 16: return name.caseInsensitiveEquals("proxy-connection")
+        case 17: return name.caseInsensitiveEquals("transfer-encoding")
+        default: return false
+        }
+    }
+
     /// Checked for every field of every message: by length first, then one comparison.
     private static func isHopByHop(_ name: HTTPField.Name) -> Bool {
         let canonical = name.canonicalName
