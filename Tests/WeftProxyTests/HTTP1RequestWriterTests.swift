@@ -19,8 +19,8 @@ import Testing
             var writer = HTTP1RequestWriter()
             let target = try! #require(HTTP1RequestWriter.target(of: request))
             writer.writeHead(request, target: target, framing: framing, context: context)
-            for part in body { writer.writeBody(ByteBuffer(string: part), context: context) }
-            writer.writeEnd(trailers, context: context)
+            for part in body { _ = writer.writeBody(ByteBuffer(string: part), context: context) }
+            _ = writer.writeEnd(trailers, context: context)
             context.flush()  // the exchange flushes
         }
     }

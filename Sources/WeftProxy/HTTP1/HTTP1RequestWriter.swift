@@ -103,19 +103,22 @@ struct HTTP1RequestWriter {
         context.write(NIOAny(IOData.byteBuffer(buffer)), promise: nil)
     }
 
-    /// Writes a part of the body, framed as the head decided.
-    func writeBody(_ body: ByteBuffer, context: ChannelHandlerContext) {
-        switch framing {
-        case .none: return
-        case .length: if body.readableBytes > 0 { context.write(NIOAny(IOData.byteBuffer(body)), promise: nil) }
-        case .chunked: HTTP1Wire.writeChunk(body, context: context)
+    /// Writes a part of the body, framed as the head decided; whether anything was written.
+    func writeBody(_ body: ByteBuffer, context: ChannelHandlerContext) -> Bool {
+        guard framing != .none, body.readableBytes > 0 else { return false }
+        if framing == .chunked {
+            HTTP1Wire.writeChunk(body, context: context)
+        } else {
+            context.write(NIOAny(IOData.byteBuffer(body)), promise: nil)
         }
+        return true
     }
 
     /// Ends the body: the last chunk and the trailers when chunked; nothing to write otherwise
-    /// (trailers need chunking to travel).
-    func writeEnd(_ trailers: HTTPFields?, context: ChannelHandlerContext) {
-        guard framing == .chunked else { return }
+    /// (trailers need chunking to travel). Whether anything was written.
+    func writeEnd(_ trailers: HTTPFields?, context: ChannelHandlerContext) -> Bool {
+        guard framing == .chunked else { return false }
         HTTP1Wire.writeLastChunk(trailers, context: context, promise: nil)
+        return true
     }
 }

@@ -99,6 +99,10 @@ final class HTTP1UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private var readsPaused = false
     private var readGate = ReadGate()
     private var writer = HTTP1RequestWriter()
+    /// Bytes were written since the last flush. The exchange flushes after the head, after each
+    /// read from the client and at the end of the request; most of those find nothing to send,
+    /// and a flush through the pipeline costs ~900 instructions even then.
+    private var unflushed = false
     private let responseDecoder: UpstreamResponseDecoder
 
     init(responseDecoder: UpstreamResponseDecoder) {
@@ -183,19 +187,22 @@ final class HTTP1UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler 
         guard let context else { return }
         responseDecoder.expectResponse(to: request.method)
         writer.writeHead(request, target: target, framing: framing, context: context)
+        unflushed = true
     }
 
     func writeBody(_ body: ByteBuffer) {
         guard let context else { return }
-        writer.writeBody(body, context: context)
+        if writer.writeBody(body, context: context) { unflushed = true }
     }
 
     func writeEnd(_ trailers: HTTPFields?) {
         guard let context else { return }
-        writer.writeEnd(trailers, context: context)
+        if writer.writeEnd(trailers, context: context) { unflushed = true }
     }
 
     func flush() {
+        guard unflushed else { return }
+        unflushed = false
         context?.flush()
     }
 }
