@@ -1,8 +1,11 @@
-// The floor under any SwiftNIO HTTP/1.1 proxy on this machine: NIO's own HTTP/1.1 codec on both
+// The floor under any SwiftNIO HTTP/1.1 proxy on this machine: NIO's own HTTP/1.1 decoders on both
 // sides and one handler per connection that forwards each request to a dedicated keep-alive
-// upstream connection and each response back. No routing, pooling, filters, metrics, timeouts
-// or error answers: nothing a real proxy needs, so whatever it costs per request, Weft cannot
-// cost less while it is built on NIO's channel pipeline and HTTP codec.
+// upstream connection and each response back, its head written as bytes as it came (NIO's
+// encoders, and the response decoder watching the requests written through it, cost more: Weft
+// writes its heads itself too). No routing, pooling, filters, metrics, timeouts, error answers
+// or body framing (bodies go as they come: the benchmark's have a length): nothing a real proxy
+// needs, so whatever it costs per request, Weft cannot cost less while it is built on NIO's
+// channel pipeline and HTTP/1.1 decoders.
 //
 //     nio-floor LISTEN_PORT UPSTREAM_PORT            HTTP/1.1 (one event loop, 127.0.0.1)
 //     nio-floor --http2 LISTEN_PORT UPSTREAM_PORT    HTTP/2 to HTTP/2 (see HTTP2Floor.swift)
@@ -43,7 +46,7 @@ enum NIOFloor {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
-                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
+                    try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder()))
                     try sync.addHandler(ClientSide(upstreamPort: upstreamPort))
                 }
             }
@@ -60,7 +63,9 @@ final class ClientSide: ChannelInboundHandler {
     private let upstreamPort: Int
     private var upstream: UpstreamSide?
     /// Request parts that arrived before the upstream connection was up.
-    private var waiting: [HTTPClientRequestPart] = []
+    private var waiting: [HTTPServerRequestPart] = []
+    /// Told each request's method, so that it knows whether the response has a body.
+    private let responseDecoder = MethodToldResponseDecoder()
 
     init(upstreamPort: Int) {
         self.upstreamPort = upstreamPort
@@ -68,14 +73,13 @@ final class ClientSide: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         let client = context.channel
+        let decoder = responseDecoder
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         ClientBootstrap(group: context.eventLoop)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(HTTPRequestEncoder())
-                    try sync.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)))
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
                 }
             }
             .connect(host: "127.0.0.1", port: upstreamPort)
@@ -83,7 +87,7 @@ final class ClientSide: ChannelInboundHandler {
                 let this = loopBound.value
                 switch result {
                 case .success(let channel):
-                    let side = UpstreamSide(client: client)
+                    let side = UpstreamSide(client: client, decoder: decoder)
                     do {
                         try channel.pipeline.syncOperations.addHandler(side)
                     } catch {
@@ -102,12 +106,7 @@ final class ClientSide: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part: HTTPClientRequestPart
-        switch unwrapInboundIn(data) {
-        case .head(let head): part = .head(head)
-        case .body(let body): part = .body(.byteBuffer(body))
-        case .end(let trailers): part = .end(trailers)
-        }
+        let part = unwrapInboundIn(data)
         if let upstream { upstream.forward(part) } else { waiting.append(part) }
     }
 
@@ -125,21 +124,38 @@ final class ClientSide: ChannelInboundHandler {
 /// The upstream connection of one client connection: responses go back as they come.
 final class UpstreamSide: ChannelInboundHandler {
     typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias OutboundOut = IOData
 
     private let client: any Channel
+    private let decoder: MethodToldResponseDecoder
     private var context: ChannelHandlerContext?
 
-    init(client: any Channel) {
+    init(client: any Channel, decoder: MethodToldResponseDecoder) {
         self.client = client
+        self.decoder = decoder
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }
 
-    func forward(_ part: HTTPClientRequestPart) {
-        context?.write(wrapOutboundOut(part), promise: nil)
+    func forward(_ part: HTTPServerRequestPart) {
+        guard let context else { return }
+        switch part {
+        case .head(let head):
+            decoder.expectResponse(to: head.method)
+            var bytes = context.channel.allocator.buffer(capacity: 256)
+            bytes.writeString(head.method.rawValue)
+            bytes.writeStaticString(" ")
+            bytes.writeString(head.uri)
+            bytes.writeStaticString(" HTTP/1.1\r\n")
+            writeFields(head.headers, to: &bytes)
+            context.write(wrapOutboundOut(.byteBuffer(bytes)), promise: nil)
+        case .body(let body):
+            context.write(wrapOutboundOut(.byteBuffer(body)), promise: nil)
+        case .end:
+            break
+        }
     }
 
     func flush() {
@@ -153,14 +169,55 @@ final class UpstreamSide: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let sync = client.pipeline.syncOperations
         switch unwrapInboundIn(data) {
-        case .head(let head): sync.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
-        case .body(let body): sync.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
-        case .end(let trailers): sync.writeAndFlush(NIOAny(HTTPServerResponsePart.end(trailers)), promise: nil)
+        case .head(let head):
+            var bytes = client.allocator.buffer(capacity: 256)
+            bytes.writeStaticString("HTTP/1.1 ")
+            bytes.writeString(String(head.status.code))
+            bytes.writeStaticString(" ")
+            bytes.writeString(head.status.reasonPhrase)
+            bytes.writeStaticString("\r\n")
+            writeFields(head.headers, to: &bytes)
+            sync.write(NIOAny(IOData.byteBuffer(bytes)), promise: nil)
+        case .body(let body): sync.write(NIOAny(IOData.byteBuffer(body)), promise: nil)
+        case .end: sync.flush()
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         client.close(promise: nil)
         context.fireChannelInactive()
+    }
+}
+
+/// `name: value` lines and the empty line that ends a head.
+func writeFields(_ headers: HTTPHeaders, to bytes: inout ByteBuffer) {
+    for (name, value) in headers {
+        bytes.writeString(name)
+        bytes.writeStaticString(": ")
+        bytes.writeString(value)
+        bytes.writeStaticString("\r\n")
+    }
+    bytes.writeStaticString("\r\n")
+}
+
+/// NIO's response decoder, told each request's method directly (it needs only that: a response
+/// to HEAD has no body) instead of watching the requests written through its handler.
+struct MethodToldResponseDecoder: ByteToMessageDecoder {
+    typealias InboundOut = HTTPClientResponsePart
+    private let decoder = HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)
+
+    func expectResponse(to method: HTTPMethod) {
+        decoder.write(data: .head(HTTPRequestHead(version: .http1_1, method: method, uri: "")))
+    }
+
+    func decoderAdded(context: ChannelHandlerContext) { decoder.decoderAdded(context: context) }
+    func decoderRemoved(context: ChannelHandlerContext) { decoder.decoderRemoved(context: context) }
+
+    func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        try decoder.decode(context: context, buffer: &buffer)
+    }
+
+    func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        try decoder.decodeLast(context: context, buffer: &buffer, seenEOF: seenEOF)
     }
 }
