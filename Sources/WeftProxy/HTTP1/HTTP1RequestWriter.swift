@@ -47,7 +47,7 @@ struct HTTP1RequestWriter {
         // the fields they come from.)
         var capacity = method.rawValue.utf8.count + 1 + target.utf8.count + 11 + (host.map { $0.utf8.count + 8 } ?? 0)
             + (client.upgrade.map { $0.utf8.count + 32 } ?? 0) + 28 + 2
-        // Fields are read in place, by index: a `for` loop copies each one out (and destroys the copy).
+        // Fields are read by index: a `for` loop copied each one out whole (and destroyed the copy).
         for index in fields.indices {
             capacity += HTTP1Wire.size(of: fields[index])
             if fields[index].name == .contentLength {

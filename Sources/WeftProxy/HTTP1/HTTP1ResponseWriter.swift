@@ -42,7 +42,7 @@ struct HTTP1ResponseWriter {
         // "HTTP/1.1 200 " and a line end, `connection: keep-alive` and `transfer-encoding: chunked`
         // lines at most, the empty line.
         var capacity = 13 + phrase.utf8.count + 2 + 24 + 28 + 2
-        // Fields are read in place, by index: a `for` loop copies each one out (and destroys the copy).
+        // Fields are read by index: a `for` loop copied each one out whole (and destroyed the copy).
         let fields = response.headerFields
         for index in fields.indices {
             capacity += HTTP1Wire.size(of: fields[index])
