@@ -4,9 +4,6 @@ import NIOHTTP1
 /// Connection-specific ("hop-by-hop") header handling per RFC 9110 §7.6.1: these describe one
 /// TCP connection and are never forwarded; framing is redone by the encoder on the next hop.
 enum HopByHop {
-    static let proxyConnection = HTTPField.Name("proxy-connection")!
-    static let keepAlive = HTTPField.Name("keep-alive")!
-
     /// Removes hop-by-hop fields, including every field the `Connection` header names.
     ///
     /// Runs on every request and response: one pass to find out whether there is anything to do
@@ -37,16 +34,18 @@ enum HopByHop {
     /// A hop-by-hop field, except `TE: trailers`, which says the client accepts trailers end to
     /// end (gRPC requires it).
     private static func isRemoved(_ field: HTTPField) -> Bool {
-        guard isHopByHop(field.name) else { return false }
-        return field.name != .te || !field.value.trimmingBlanks().caseInsensitiveEquals("trailers")
+        switch hopByHopField(named: field.name.canonicalName) {
+        case nil: false
+        case .te: !field.value.trimmingBlanks().caseInsensitiveEquals("trailers")
+        default: true
+        }
     }
 
     /// The field names a `Connection` value lists, other than the connection options
     /// `keep-alive` and `close` (the first is removed anyway, the second names no field) and
     /// framing we rely on (`content-length`).
     private static func collectNamedFields(_ value: String, into named: inout [HTTPField.Name]) {
-        let whole = value.trimmingBlanks()
-        if whole.caseInsensitiveEquals("keep-alive") || whole.caseInsensitiveEquals("close") { return }
+        if namesNoField(value) { return }
         for token in value.split(separator: ",") {
             let name = token.trimmingBlanks()
             if name.isEmpty || name.caseInsensitiveEquals("keep-alive") || name.caseInsensitiveEquals("close") { continue }
@@ -59,34 +58,39 @@ enum HopByHop {
     /// Whether an HTTP/1.1 header can be left out as it is converted to swift-http-types' fields,
     /// so that ``strip(_:)`` later finds nothing to remove (removing a field costs more than not
     /// adding it: ~2 300 instructions for the `Connection: keep-alive` of every response). Left out:
-    /// `Connection` when it says only `keep-alive` or `close`, `Keep-Alive`, `Proxy-Connection`,
-    /// `Transfer-Encoding` and `Upgrade` (the HTTP/1.1 handlers read framing and upgrades from
-    /// NIO's head). Kept for ``strip(_:)``: a `Connection` that names other fields, which go too,
-    /// and `TE`, whose `trailers` stays.
+    /// every hop-by-hop field but two, which stay for ``strip(_:)``: a `Connection` that names
+    /// other fields, which go too, and `TE`, whose `trailers` stays. (The HTTP/1.1 handlers read
+    /// framing, keep-alive and upgrades from NIO's head, not from the fields.)
     static func isLeftOutOnArrival(name: String, value: String) -> Bool {
-        switch name.utf8.count {
-        case 7: return name.caseInsensitiveEquals("upgrade")
-        case 10:
-            if name.caseInsensitiveEquals("keep-alive") { return true }
-            guard name.caseInsensitiveEquals("connection") else { return false }
-            let whole = value.trimmingBlanks()
-            return whole.caseInsensitiveEquals("keep-alive") || whole.caseInsensitiveEquals("close")
-        case 16: return name.caseInsensitiveEquals("proxy-connection")
-        case 17: return name.caseInsensitiveEquals("transfer-encoding")
-        default: return false
+        switch hopByHopField(named: name) {
+        case nil, .te: false
+        case .connection: namesNoField(value)
+        default: true
         }
     }
 
-    /// Checked for every field of every message: by length first, then one comparison.
-    private static func isHopByHop(_ name: HTTPField.Name) -> Bool {
-        let canonical = name.canonicalName
-        switch canonical.utf8.count {
-        case 2: return canonical == "te"
-        case 7: return canonical == "upgrade"
-        case 10: return canonical == "connection" || canonical == "keep-alive"
-        case 16: return canonical == "proxy-connection"
-        case 17: return canonical == "transfer-encoding"
-        default: return false
+    /// A `Connection` value that is only the option `keep-alive` or `close`: it names no field.
+    private static func namesNoField(_ connection: String) -> Bool {
+        let whole = connection.trimmingBlanks()
+        return whole.caseInsensitiveEquals("keep-alive") || whole.caseInsensitiveEquals("close")
+    }
+
+    /// The connection-specific fields (RFC 9110 §7.6.1, and `Proxy-Connection`, which some
+    /// clients still send).
+    private enum Field {
+        case connection, keepAlive, proxyConnection, te, transferEncoding, upgrade
+    }
+
+    /// Which of them `name` is, in any case. Checked for every field of every message: by length
+    /// first, so most names cost no comparison.
+    private static func hopByHopField(named name: String) -> Field? {
+        switch name.utf8.count {
+        case 2: name.caseInsensitiveEquals("te") ? .te : nil
+        case 7: name.caseInsensitiveEquals("upgrade") ? .upgrade : nil
+        case 10: name.caseInsensitiveEquals("connection") ? .connection : name.caseInsensitiveEquals("keep-alive") ? .keepAlive : nil
+        case 16: name.caseInsensitiveEquals("proxy-connection") ? .proxyConnection : nil
+        case 17: name.caseInsensitiveEquals("transfer-encoding") ? .transferEncoding : nil
+        default: nil
         }
     }
 }
