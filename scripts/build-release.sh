@@ -67,16 +67,20 @@ if [ -f "$libstdcxx_archive" ]; then
 else
   echo "build-release: no libstdc++.a (Debian: libstdc++-12-dev); linking the shared libstdc++" >&2
 fi
-# SwiftPM takes a binary it has linked for up to date while its objects and flags stand, so two
+# SwiftPM takes a binary it has linked for up to date while its objects and flags stand, so three
 # kinds of stale binary are dropped before building: one older than the order file (SwiftPM does
-# not track it), and one linked to the dynamic Swift runtime (`swift package benchmark` builds the
-# same products in the same place that way, and SwiftPM keeps that build plan too).
+# not track it), one linked to the dynamic Swift runtime (`swift package benchmark` builds the
+# same products in the same place that way, and SwiftPM keeps that build plan too), and one linked
+# to the shared libstdc++ when the archive is there (SwiftPM does not relink for a new -L either).
 for product in "${products[@]}"; do
   binary="$scratch_path/release/$product"
   if [ -f "$binary" ] && [ ${#link_order[@]} -gt 0 ] && [ scripts/weft-proxy.order -nt "$binary" ]; then
     rm -f "$binary"
   fi
   if ldd "$binary" 2>/dev/null | grep -q libswiftCore.so; then
+    rm -f "$binary" "$scratch_path/release.yaml"
+  fi
+  if [ ${#static_cxx[@]} -gt 0 ] && ldd "$binary" 2>/dev/null | grep -q libstdc++.so; then
     rm -f "$binary" "$scratch_path/release.yaml"
   fi
   swift build -c release --static-swift-stdlib --package-path "$package_path" --scratch-path "$scratch_path" \
