@@ -27,7 +27,7 @@ final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
     private var streams = HTTP2StreamTable<HTTP2DownstreamStream>()
     private var flushScheduled = false
     /// Streams to reset once what they wrote is flushed: answered before their request ended, or aborted.
-    private var resetsAfterFlush: [(stream: HTTP2DownstreamStream, code: NIOHTTP2.HTTP2ErrorCode)] = []
+    private var resetsAfterFlush = RecycledList<(stream: HTTP2DownstreamStream, code: NIOHTTP2.HTTP2ErrorCode)>()
 
     private var graceful = HTTP2GracefulClose()
     private let gracePeriod: TimeAmount
@@ -90,7 +90,9 @@ final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        for stream in streams.takeReaders() { stream.readComplete() }
+        var readers = streams.takeReaders()
+        for stream in readers { stream.readComplete() }
+        streams.recycle(&readers)
         context.fireChannelReadComplete()
     }
 
@@ -172,9 +174,9 @@ final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
             self.flushScheduled = false
             self.context?.flush()
             guard !self.resetsAfterFlush.isEmpty else { return }
-            let resets = self.resetsAfterFlush
-            self.resetsAfterFlush.removeAll(keepingCapacity: true)
+            var resets = self.resetsAfterFlush.take()
             for (stream, code) in resets { stream.reset(code) }
+            self.resetsAfterFlush.recycle(&resets)
             self.context?.flush()
         }
     }

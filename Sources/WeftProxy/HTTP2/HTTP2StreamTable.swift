@@ -12,7 +12,7 @@ protocol HTTP2TableStream: AnyObject {
 /// once it is done changing (a stream's callback may come back to the table).
 struct HTTP2StreamTable<Stream: HTTP2TableStream> {
     private(set) var byID = HTTP2StreamIDMap<Stream>()
-    private var readers: [Stream] = []
+    private var readers = RecycledList<Stream>()
 
     subscript(id: HTTP2StreamID) -> Stream? {
         get { byID[id] }
@@ -33,12 +33,16 @@ struct HTTP2StreamTable<Stream: HTTP2TableStream> {
         readers.append(stream)
     }
 
-    /// The streams the completed read reached, to tell.
+    /// The streams the completed read reached, to tell; hand the array back with `recycle(_:)`.
     mutating func takeReaders() -> [Stream] {
-        let taken = readers
-        readers.removeAll(keepingCapacity: true)
+        let taken = readers.take()
         for stream in taken { stream.isReading = false }
         return taken
+    }
+
+    /// Takes back what `takeReaders()` returned, once its streams are told, for the next read.
+    mutating func recycle(_ told: inout [Stream]) {
+        readers.recycle(&told)
     }
 
     /// What one of NIO's inbound events means for the streams. A closed stream leaves the table.

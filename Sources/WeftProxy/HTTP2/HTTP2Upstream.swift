@@ -25,7 +25,7 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
     fileprivate var streams = HTTP2StreamTable<HTTP2UpstreamStream>()
     private var flushScheduled = false
     /// Streams whose head was flushed before their request's end was known.
-    private var headsAtFlush: [HTTP2UpstreamStream] = []
+    private var headsAtFlush = RecycledList<HTTP2UpstreamStream>()
     /// Client streams are odd-numbered, in the order they start.
     private var nextStreamID: HTTP2StreamID?
     /// Succeeds once NIO's handler has seen the channel become active and sent the connection
@@ -82,9 +82,9 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
         flushScheduled = true
         channel.eventLoop.assumeIsolated().execute {
             self.flushScheduled = false
-            let streams = self.headsAtFlush
-            self.headsAtFlush.removeAll(keepingCapacity: true)
+            var streams = self.headsAtFlush.take()
             for stream in streams { stream.releaseHead() }
+            self.headsAtFlush.recycle(&streams)
             self.context?.flush()
         }
     }
@@ -154,7 +154,9 @@ final class HTTP2UpstreamConnectionHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        for stream in connection.streams.takeReaders() { stream.readComplete() }
+        var readers = connection.streams.takeReaders()
+        for stream in readers { stream.readComplete() }
+        connection.streams.recycle(&readers)
         context.fireChannelReadComplete()
     }
 
