@@ -3,8 +3,8 @@
 ///
 /// The walk cannot run over the list in place: what it calls may append to the list again. Taking
 /// a copy and then `removeAll(keepingCapacity: true)` allocates a new buffer of the full capacity
-/// on every event, as the copy still holds the old one (1.2 KB per read on an HTTP/2 connection
-/// with ~150 streams, large enough that every one also made malloc consolidate its free lists).
+/// on every event, as the copy still holds the old one (1.2 KB per read on an upstream HTTP/2
+/// connection carrying 100 streams, large enough that each made malloc consolidate its free lists).
 /// Here `take()` hands the filled storage out and puts the storage of the previous walk, handed
 /// back with `recycle(_:)`, in its place.
 struct RecycledList<Element> {
