@@ -77,10 +77,9 @@ for product in "${products[@]}"; do
   if [ -f "$binary" ] && [ ${#link_order[@]} -gt 0 ] && [ scripts/weft-proxy.order -nt "$binary" ]; then
     rm -f "$binary"
   fi
-  if ldd "$binary" 2>/dev/null | grep -q libswiftCore.so; then
-    rm -f "$binary" "$scratch_path/release.yaml"
-  fi
-  if [ ${#static_cxx[@]} -gt 0 ] && ldd "$binary" 2>/dev/null | grep -q libstdc++.so; then
+  stale_libraries=(-e libswiftCore.so)
+  [ ${#static_cxx[@]} -gt 0 ] && stale_libraries+=(-e libstdc++.so)
+  if ldd "$binary" 2>/dev/null | grep -qF "${stale_libraries[@]}"; then
     rm -f "$binary" "$scratch_path/release.yaml"
   fi
   swift build -c release --static-swift-stdlib --package-path "$package_path" --scratch-path "$scratch_path" \
