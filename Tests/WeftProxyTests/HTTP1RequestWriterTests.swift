@@ -118,4 +118,44 @@ import Testing
             try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"))
         }
     }
+
+    /// Counts the flushes that reach the socket.
+    private final class FlushCounter: ChannelOutboundHandler {
+        typealias OutboundIn = IOData
+        var flushes = 0
+        func flush(context: ChannelHandlerContext) {
+            flushes += 1
+            context.flush()
+        }
+    }
+
+    @Test func theUpstreamConnectionFlushesOnlyWhenItWroteSomething() throws {
+        // The exchange asks for a flush after the head, after each client read and at the end;
+        // only those with bytes written since the last one reach the socket.
+        let channel = EmbeddedChannel()
+        let counter = FlushCounter()
+        let handler = HTTP1UpstreamHandler(responseDecoder: UpstreamResponseDecoder())
+        try channel.pipeline.syncOperations.addHandler(counter)
+        try channel.pipeline.syncOperations.addHandler(handler)
+        let get = request(.get)
+        handler.writeHead(get, target: try #require(HTTP1RequestWriter.target(of: get)), framing: .none)
+        handler.flush()
+        handler.writeBody(ByteBuffer(string: "unframed"))  // a GET without length carries no body
+        handler.flush()
+        handler.writeEnd(nil)
+        handler.flush()
+        #expect(counter.flushes == 1)
+
+        let post = request(.post)
+        handler.writeHead(post, target: try #require(HTTP1RequestWriter.target(of: post)), framing: .none)
+        handler.flush()
+        handler.writeBody(ByteBuffer())
+        handler.flush()
+        handler.writeBody(ByteBuffer(string: "abc"))
+        handler.flush()
+        handler.writeEnd(nil)  // chunked: the last chunk
+        handler.flush()
+        handler.flush()
+        #expect(counter.flushes == 4)
+    }
 }
