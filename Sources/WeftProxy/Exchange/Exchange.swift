@@ -25,8 +25,15 @@ final class Exchange: UpstreamResponseDelegate {
         case done
     }
 
-    /// Weak: a callback (a connect completing, a filter resuming) may outlive the client connection.
-    private weak var downstream: (any Downstream)?
+    /// Strong, as is the downstream's reference to its exchange: the downstream drops that one
+    /// when the exchange ends (answered, aborted, upgraded) or its client goes away, and a callback
+    /// still due (a connect completing, a filter resuming) finds the exchange done.
+    ///
+    /// No object on the request path is referenced weakly: the first weak reference to an object
+    /// gives it a side table, and from then on every retain and release of it (NIO's of a
+    /// handler or channel, several per request, included) takes the runtime's slow path through
+    /// that table. Cycles are broken where an exchange, a stream or a connection ends instead.
+    private let downstream: any Downstream
     private let listener: ListenerContext
     private let snapshot: ProxySnapshot
     private let chain: FilterChain
@@ -259,8 +266,9 @@ final class Exchange: UpstreamResponseDelegate {
         }
         if let limit {
             let isDeadline = grpcDeadline != nil && limit == grpcDeadline
-            timeout = context.eventLoop.assumeIsolated().scheduleTask(in: limit) { [weak self] in
-                self?.timedOut(after: limit, grpcDeadline: isDeadline)
+            // Timers hold the exchange until they fire or `finish` cancels them.
+            timeout = context.eventLoop.assumeIsolated().scheduleTask(in: limit) {
+                self.timedOut(after: limit, grpcDeadline: isDeadline)
             }
         }
         connect(forceNew: false)
@@ -279,7 +287,7 @@ final class Exchange: UpstreamResponseDelegate {
             trailers[GRPC.messageField] = "deadline of \(waited) exceeded in the proxy"
             context.recordGRPCStatus(from: trailers)
             finish(.failed("deadline of \(waited) exceeded"))
-            downstream?.finishResponse(trailers, for: self)
+            downstream.finishResponse(trailers, for: self)
             return
         }
         // The endpoint did not answer in time: a failure for its accrual (a client's own short
@@ -300,8 +308,8 @@ final class Exchange: UpstreamResponseDelegate {
         }
         if let perTry = retry?.perTryTimeout {
             tryTimer?.cancel()
-            tryTimer = context.eventLoop.assumeIsolated().scheduleTask(in: perTry) { [weak self] in
-                self?.tryTimedOut(after: perTry)
+            tryTimer = context.eventLoop.assumeIsolated().scheduleTask(in: perTry) {
+                self.tryTimedOut(after: perTry)
             }
         }
         let pool = listener.pools.pool(for: context.eventLoop)
@@ -340,7 +348,7 @@ final class Exchange: UpstreamResponseDelegate {
         }
         buffered.removeAll()
         stream.flush()
-        downstream?.resumeReadsIfPossible()
+        downstream.resumeReadsIfPossible()
     }
 
     // MARK: Response (UpstreamResponseDelegate)
@@ -359,8 +367,8 @@ final class Exchange: UpstreamResponseDelegate {
                 return
             }
             // 100 Continue, 103 Early Hints: pass on; the final head follows.
-            downstream?.writeResponseHead(head, for: self)
-            downstream?.flush()
+            downstream.writeResponseHead(head, for: self)
+            downstream.flush()
             return
         }
         tryTimer?.cancel()
@@ -380,21 +388,21 @@ final class Exchange: UpstreamResponseDelegate {
             return
         }
         responseStarted = true
-        downstream?.writeResponseHead(response, for: self)
+        downstream.writeResponseHead(response, for: self)
     }
 
     func upstreamResponseBody(_ body: ByteBuffer) {
         guard phase == .forwarding, responseStarted else { return }
         var chunk = body
         chain.responseBody(&chunk, context: context)
-        downstream?.writeResponseBody(chunk)
-        if downstream?.isWritable != true {
+        downstream.writeResponseBody(chunk)
+        if !downstream.isWritable {
             upstream?.pauseReads()
         }
     }
 
     func upstreamReadComplete() {
-        if responseStarted { downstream?.flush() }
+        if responseStarted { downstream.flush() }
     }
 
     func upstreamResponseEnd(_ trailers: HTTPFields?) {
@@ -409,7 +417,7 @@ final class Exchange: UpstreamResponseDelegate {
         stream.delegate = nil
         stream.finished(requestComplete: requestEnded)
         finish(.responded(status: context.responseStatus?.code ?? 0))
-        downstream?.finishResponse(trailers, for: self)
+        downstream.finishResponse(trailers, for: self)
     }
 
     func upstreamFailed(_ error: UpstreamFailure) {
@@ -417,7 +425,7 @@ final class Exchange: UpstreamResponseDelegate {
         upstream = nil
         if phase == .upgrading {
             finish(.failed("upstream \(endpointText) \(error) while switching protocols"))
-            downstream?.abort(for: self)
+            downstream.abort(for: self)
             return
         }
         guard phase == .forwarding else { return }
@@ -437,11 +445,11 @@ final class Exchange: UpstreamResponseDelegate {
         }
         logger.debug("upstream failed mid-response", metadata: ["upstream": "\(endpointText)", "error": "\(error)"])
         finish(.failed("upstream \(endpointText) \(error) mid-response"))
-        downstream?.abort(for: self)
+        downstream.abort(for: self)
     }
 
     func upstreamWritabilityChanged() {
-        downstream?.resumeReadsIfPossible()
+        downstream.resumeReadsIfPossible()
     }
 
     /// The client can take more response bytes: read from the upstream again.
@@ -454,8 +462,8 @@ final class Exchange: UpstreamResponseDelegate {
         context.recordResponseStatus(.switchingProtocols)
         responseStarted = true
         phase = .upgrading
-        downstream?.writeResponseHead(head, for: self)
-        downstream?.flush()
+        downstream.writeResponseHead(head, for: self)
+        downstream.flush()
     }
 
     /// The upstream's 101 message is complete: hand both connections to the byte relay, on the
@@ -465,10 +473,7 @@ final class Exchange: UpstreamResponseDelegate {
         upstream = nil
         connection.delegate = nil
         finish(.responded(status: 101))
-        guard let downstream = self.downstream else {
-            connection.cancel()
-            return
-        }
+        let downstream = self.downstream
         context.eventLoop.assumeIsolated().execute {
             downstream.switchProtocols(to: connection)
         }
@@ -504,8 +509,8 @@ final class Exchange: UpstreamResponseDelegate {
         if let endpoint { triedEndpoints.append(endpoint) }
         phase = .connecting
         buffered = kept
-        context.eventLoop.assumeIsolated().scheduleTask(in: retry.backoff(beforeRetry: retries)) { [weak self] in
-            self?.sendAgain()
+        context.eventLoop.assumeIsolated().scheduleTask(in: retry.backoff(beforeRetry: retries)) {
+            self.sendAgain()
         }
         return true
     }
@@ -553,7 +558,7 @@ final class Exchange: UpstreamResponseDelegate {
     private func respondLocally(_ local: LocalResponse) {
         guard !responseStarted else {
             finish(.failed(local.body))
-            downstream?.abort(for: self)
+            downstream.abort(for: self)
             return
         }
         dropUpstream()
@@ -569,8 +574,8 @@ final class Exchange: UpstreamResponseDelegate {
             context.recordResponseStatus(head.status)
             context.recordGRPCStatus(from: head.headerFields)
             finish(.responded(status: head.status.code))
-            downstream?.writeResponseHead(head, for: self)
-            downstream?.finishResponse(nil, for: self)
+            downstream.writeResponseHead(head, for: self)
+            downstream.finishResponse(nil, for: self)
             return
         }
         let (head, body) = local.makeHead(allocator: ByteBufferAllocator())
@@ -578,11 +583,11 @@ final class Exchange: UpstreamResponseDelegate {
         context.recordResponseStatus(head.status)
         if sendsBody { context.recordResponseBody(bytes: body.readableBytes) }
         finish(.responded(status: head.status.code))
-        downstream?.writeResponseHead(head, for: self)
+        downstream.writeResponseHead(head, for: self)
         if sendsBody {
-            downstream?.writeResponseBody(body)
+            downstream.writeResponseBody(body)
         }
-        downstream?.finishResponse(nil, for: self)
+        downstream.finishResponse(nil, for: self)
     }
 
     /// The client went away or its connection failed.

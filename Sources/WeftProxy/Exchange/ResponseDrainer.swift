@@ -3,11 +3,11 @@ import NIOCore
 
 /// Reads the rest of an HTTP/1.1 upstream response nobody will see (a try that is being
 /// retried), then gives the connection back to the pool instead of closing it, so a partial
-/// outage does not also churn connections. Keeps itself alive until the response is over.
+/// outage does not also churn connections. The stream holds it, as its delegate, until the
+/// response is over.
 final class ResponseDrainer: UpstreamResponseDelegate {
     private let stream: any UpstreamStream
     private let requestComplete: Bool
-    private var retainedUntilDone: ResponseDrainer?
 
     private init(stream: any UpstreamStream, requestComplete: Bool) {
         self.stream = stream
@@ -17,9 +17,7 @@ final class ResponseDrainer: UpstreamResponseDelegate {
     /// Drains `stream`'s response; `requestComplete` says whether the whole request was sent
     /// (otherwise the connection cannot serve another one and closes when the response ends).
     static func drain(_ stream: any UpstreamStream, requestComplete: Bool) {
-        let drainer = ResponseDrainer(stream: stream, requestComplete: requestComplete)
-        drainer.retainedUntilDone = drainer
-        stream.delegate = drainer
+        stream.delegate = ResponseDrainer(stream: stream, requestComplete: requestComplete)
         stream.resumeReads()
     }
 
@@ -31,11 +29,9 @@ final class ResponseDrainer: UpstreamResponseDelegate {
     func upstreamResponseEnd(_ trailers: HTTPFields?) {
         stream.delegate = nil
         stream.finished(requestComplete: requestComplete)
-        retainedUntilDone = nil
     }
 
     func upstreamFailed(_ error: UpstreamFailure) {
         stream.delegate = nil
-        retainedUntilDone = nil
     }
 }

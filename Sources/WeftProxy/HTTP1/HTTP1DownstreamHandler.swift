@@ -17,7 +17,7 @@ import WeftRegex
 ///
 /// It also answers requests NIO's decoder rejects and closes idle connections itself: two
 /// handlers fewer for every request and response part to pass through.
-final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Downstream {
+final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Downstream, IdleWatched {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = IOData
     typealias OutboundOut = IOData
@@ -54,13 +54,11 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     /// Nothing read or written for the idle timeout: close, unless a request is in flight (a slow
     /// upstream is the route timeout's business, not this one's).
-    private lazy var idleTimer = IdleTimer(
-        timeout: listener.store.current.config.downstream.idleTimeout.timeAmount,
-        isBusy: { [weak self] in self.map { $0.exchange != nil || !$0.pipelined.isEmpty } ?? false },
-        onIdle: { [weak self] in self?.context?.close(promise: nil) })
+    private let idleTimer: IdleTimer
 
     init(listener: ListenerContext) {
         self.listener = listener
+        idleTimer = IdleTimer(timeout: listener.store.current.config.downstream.idleTimeout.timeAmount)
     }
 
     var isWritable: Bool { context?.channel.isWritable ?? false }
@@ -68,7 +66,7 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         remoteAddress = context.channel.remoteAddress
-        idleTimer.start(on: context.eventLoop)
+        idleTimer.start(on: context.eventLoop, watching: self)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -324,6 +322,14 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
         if let decoder = try? client.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self) {
             client.removeHandler(context: decoder, promise: nil)
         }
+    }
+
+    // MARK: Idle (IdleWatched)
+
+    var isBusy: Bool { exchange != nil || !pipelined.isEmpty }
+
+    func becameIdle() {
+        context?.close(promise: nil)
     }
 
     // MARK: Conversion

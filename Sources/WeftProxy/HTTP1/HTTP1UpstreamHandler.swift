@@ -9,7 +9,8 @@ final class HTTP1UpstreamConnection: UpstreamStream {
     let endpoint: ListenAddress
     let channel: any Channel
     let handler: HTTP1UpstreamHandler
-    private weak var pool: UpstreamPool?
+    /// Pools live as long as the proxy's event loops.
+    private let pool: UpstreamPool
     let settings: UpstreamConfig
     var wasReused = false
     /// In its pool's idle list, since `idleSince`.
@@ -27,7 +28,7 @@ final class HTTP1UpstreamConnection: UpstreamStream {
 
     /// The upstream closed the connection while it waited in the pool.
     func closedWhileIdle() {
-        pool?.remove(self)
+        pool.remove(self)
     }
 
     var delegate: (any UpstreamResponseDelegate)? {
@@ -59,7 +60,7 @@ final class HTTP1UpstreamConnection: UpstreamStream {
 
     func finished(requestComplete: Bool) {
         handler.delegate = nil
-        if requestComplete && handler.lastResponseKeepAlive, let pool {
+        if requestComplete && handler.lastResponseKeepAlive {
             pool.release(self, settings: settings)
         } else {
             cancel()
@@ -90,9 +91,13 @@ final class HTTP1UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler 
     typealias OutboundIn = IOData
     typealias OutboundOut = IOData
 
-    weak var delegate: (any UpstreamResponseDelegate)?
-    /// Told when the connection closes while idle in the pool.
-    weak var connection: HTTP1UpstreamConnection?
+    /// The request in flight's exchange (or a ``ResponseDrainer``), until its response ends or
+    /// fails or the exchange lets go (`finished`, `cancel`): each of those clears it (strong, as
+    /// is ``connection``: see ``Exchange``).
+    var delegate: (any UpstreamResponseDelegate)?
+    /// Told when the connection closes while idle in the pool; let go when the handler leaves the
+    /// pipeline (the connection holds the handler too).
+    var connection: HTTP1UpstreamConnection?
     /// Whether the last final response allows another request on this connection.
     private(set) var lastResponseKeepAlive = true
     private var context: ChannelHandlerContext?
@@ -115,6 +120,7 @@ final class HTTP1UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        connection = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

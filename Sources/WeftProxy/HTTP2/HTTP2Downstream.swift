@@ -14,7 +14,7 @@ import WeftRegex
 /// SETTINGS and PING, send-side flow control, the concurrency limit. This handler also ends the
 /// connection gracefully (``HTTP2GracefulClose``) once it has been idle, with no stream open, for
 /// the idle timeout, or when the server drains.
-final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
+final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler, IdleWatched {
     typealias InboundIn = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
 
@@ -33,14 +33,13 @@ final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
     private let gracePeriod: TimeAmount
     private var graceTimer: Scheduled<Void>?
     /// No stream open for the idle timeout (counted from when the last one ended): close gracefully.
-    private lazy var idleTimer = IdleTimer(
-        timeout: listener.store.current.config.downstream.idleTimeout.timeAmount,
-        isBusy: { [weak self] in self.map { !$0.streams.isEmpty } ?? false },
-        onIdle: { [weak self] in self?.closeGracefully() })
+    private let idleTimer: IdleTimer
 
     init(listener: ListenerContext) {
         self.listener = listener
-        self.gracePeriod = listener.store.current.config.shutdownGracePeriod.timeAmount
+        let config = listener.store.current.config
+        self.gracePeriod = config.shutdownGracePeriod.timeAmount
+        idleTimer = IdleTimer(timeout: config.downstream.idleTimeout.timeAmount)
     }
 
     fileprivate var isWritable: Bool { context?.channel.isWritable ?? false }
@@ -49,7 +48,7 @@ final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         remoteAddress = context.channel.remoteAddress
-        idleTimer.start(on: context.eventLoop)
+        idleTimer.start(on: context.eventLoop, watching: self)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -110,7 +109,9 @@ final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
                 closeIfDone()
             }
         case .none:
-            if event is ChannelShouldQuiesceEvent { closeGracefully() }
+            // Compared, not cast: a failed cast walks the runtime's casting machinery, and NIO
+            // reports every stream's creation here.
+            if type(of: event) == ChannelShouldQuiesceEvent.self { closeGracefully() }
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -122,7 +123,13 @@ final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
-    // MARK: Graceful close
+    // MARK: Idle (IdleWatched) and graceful close
+
+    var isBusy: Bool { !streams.isEmpty }
+
+    func becameIdle() {
+        closeGracefully()
+    }
 
     /// GOAWAY and PING (``HTTP2GracefulClose``); the connection closes once the client has
     /// acknowledged and its streams are done, or when the grace period is over.
@@ -133,8 +140,9 @@ final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
         idleTimer.cancel()
         for frame in frames { context.write(wrapOutboundOut(frame), promise: nil) }
         flush()
-        graceTimer = context.eventLoop.assumeIsolated().scheduleTask(in: gracePeriod) { [weak self] in
-            self?.context?.close(promise: nil)
+        // Held strongly until it fires or the handler leaves the pipeline (handlerRemoved cancels it).
+        graceTimer = context.eventLoop.assumeIsolated().scheduleTask(in: gracePeriod) {
+            self.context?.close(promise: nil)
         }
     }
 
@@ -143,8 +151,8 @@ final class HTTP2DownstreamConnectionHandler: ChannelInboundHandler {
         guard graceful.phase == .closing, streams.isEmpty, let context else { return }
         flush()
         // Runs after the flush just scheduled (tasks run in order): nothing written is dropped.
-        context.eventLoop.assumeIsolated().execute { [weak self] in
-            self?.context?.close(promise: nil)
+        context.eventLoop.assumeIsolated().execute {
+            self.context?.close(promise: nil)
         }
     }
 

@@ -204,8 +204,10 @@ final class HTTP2UpstreamConnectionHandler: ChannelInboundHandler {
 /// make the stream unwritable above a watermark.
 final class HTTP2UpstreamStream: UpstreamStream, HTTP2TableStream, HTTP2SendWatermarked {
     let endpoint: ListenAddress
-    private let connection: HTTP2UpstreamConnection
-    weak var delegate: (any UpstreamResponseDelegate)?
+    let connection: HTTP2UpstreamConnection
+    /// The exchange, until the response ends or fails or the exchange lets go (`finished`,
+    /// `cancel`): each of those clears it (strong: see ``Exchange``).
+    var delegate: (any UpstreamResponseDelegate)?
     /// A stream rides a shared connection that may be going away (GOAWAY, a reset storm limit):
     /// a failure before any response byte, with no request body sent, is safe to retry once.
     let wasReused = true

@@ -119,8 +119,8 @@ final class UpstreamPool {
     }
 
     private func scheduleIdleSweep(in delay: TimeAmount) {
-        idleSweep = eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
-            self?.sweepIdle()
+        idleSweep = eventLoop.assumeIsolated().scheduleTask(in: delay) {
+            self.sweepIdle()
         }
     }
 
@@ -154,7 +154,7 @@ final class UpstreamPool {
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(FlushCoalescingHandler())
             let connection = HTTP2UpstreamConnection(endpoint: endpoint, channel: channel)
-            let closer = CloseAfterErrorGoAway(channel: channel) { [weak connection] in connection?.isGoingAway = true }
+            let closer = CloseAfterErrorGoAway(channel: channel) { connection.isGoingAway = true }
             try sync.addHandler(NIOHTTP2Handler(mode: .client, frameDelegate: closer, connectionConfiguration: HTTP2ConnectionSettings.connection))
             try sync.addHandler(HTTP2UpstreamConnectionHandler(connection: connection))
         }.assumeIsolated().flatMap { channel -> EventLoopFuture<HTTP2UpstreamConnection> in
@@ -166,8 +166,9 @@ final class UpstreamPool {
             }
         }.nonisolated()
         http2Connecting[endpoint] = future
-        future.assumeIsolated().whenComplete { [weak self] result in
-            guard let self else { return }
+        // Callbacks hold the pool and the connection strongly (see `Exchange`): pools live as
+        // long as the proxy's event loops, and a close future completes.
+        future.assumeIsolated().whenComplete { result in
             self.http2Connecting[endpoint] = nil
             guard case .success(let connection) = result else { return }
             if self.closing {
@@ -175,8 +176,8 @@ final class UpstreamPool {
                 return
             }
             self.http2[endpoint] = connection
-            connection.channel.closeFuture.assumeIsolated().whenComplete { [weak self, weak connection] _ in
-                if let self, let current = self.http2[endpoint], current === connection {
+            connection.channel.closeFuture.assumeIsolated().whenComplete { _ in
+                if let current = self.http2[endpoint], current === connection {
                     self.http2[endpoint] = nil
                 }
             }
