@@ -3,10 +3,8 @@ import Foundation
 import Glibc
 #endif
 import HTTPTypes
-import Logging
 import NIOCore
 import NIOPosix
-import ServiceLifecycle
 import Testing
 import WeftFilter
 import WeftFilters
@@ -94,33 +92,15 @@ struct WatchContextsFactory: FilterFactory {
         process.waitUntilExit()
     }
 
-    func freePort() throws -> Int {
-        let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).wait()
-        defer { try? channel.close().wait() }
-        return channel.localAddress!.port!
-    }
-
-    func output(of executable: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
-    }
-
     /// The status of each response, one per line ("000": none), `curl` running one request at a time.
     func curl(_ options: [String], _ urls: [String]) throws -> String {
-        try output(of: "/usr/bin/curl", ["-s", "-w", "%{http_code}\n"] + options + urls.flatMap { ["-o", "/dev/null", $0] })
+        try standardOutput(of: "/usr/bin/curl", ["-s", "-w", "%{http_code}\n"] + options + urls.flatMap { ["-o", "/dev/null", $0] })
     }
 
     /// The status of each response, one per line, `nghttp` sending every request on one HTTP/2
     /// connection at once.
     func nghttp(_ options: [String], _ urls: [String]) throws -> String {
-        let verbose = try output(of: "/usr/bin/nghttp", ["-nv"] + options + urls)
+        let verbose = try standardOutput(of: "/usr/bin/nghttp", ["-nv"] + options + urls)
         return verbose.split(separator: "\n").compactMap { line in
             line.range(of: ":status: ").map { String(line[$0.upperBound...]) + "\n" }
         }.joined()
@@ -162,9 +142,12 @@ struct WatchContextsFactory: FilterFactory {
         let (h2Slow, h2SlowPort) = try startFixture("h2_upstream.py", ["stalled-reader", "5"])
         defer { for process in [upstream, h2Upstream, h2Resetting, h2Slow] { stop(process) } }
 
-        let inbound = try freePort(), admin = try freePort(), outbound = try freePort(), tap = try freePort()
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("weft-lifetime-\(UUID().uuidString).yaml")
-        try """
+        let inbound = try freeLocalPort(), admin = try freeLocalPort(), outbound = try freeLocalPort(), tap = try freeLocalPort()
+        let watcher = ContextWatcher()
+        let telemetry = Telemetry()
+        var registry = FilterRegistry.builtin(telemetry: telemetry)
+        registry.register(WatchContextsFactory(watcher: watcher))
+        let server = try await InProcessProxy.start(config: """
             admin: { address: 127.0.0.1:\(admin) }
             tap: { address: 127.0.0.1:\(tap) }
             inbound:
@@ -193,20 +176,7 @@ struct WatchContextsFactory: FilterFactory {
               - { name: h2, endpoints: [127.0.0.1:\(h2Port)] }
               - { name: h2-reset, endpoints: [127.0.0.1:\(h2ResetPort)] }
               - { name: h2-slow, endpoints: [127.0.0.1:\(h2SlowPort)] }
-            """.write(to: file, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: file) }
-
-        let watcher = ContextWatcher()
-        let telemetry = Telemetry()
-        var registry = FilterRegistry.builtin(telemetry: telemetry)
-        registry.register(WatchContextsFactory(watcher: watcher))
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let server = ProxyServer(configPath: file.path, registry: registry, telemetry: telemetry, logger: Logger(label: "test"),
-                                 group: group, watchInterval: nil)
-        let services = ServiceGroup(configuration: .init(services: [.init(service: server)], logger: Logger(label: "test")))
-        let running = Task { try await services.run() }
-        for _ in 0..<100 where !server.isReady { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(server.isReady)
+            """, registry: registry, telemetry: telemetry)
 
         let proxy = "http://127.0.0.1:\(inbound)"
         let cases: [(name: String, requests: Int, run: () throws -> String, expected: String)] = [
@@ -240,9 +210,7 @@ struct WatchContextsFactory: FilterFactory {
             #expect(alive == 0, "\(name): \(alive) of \(watcher.seen) exchanges still alive after their requests ended")
         }
 
-        await services.triggerGracefulShutdown()
-        try await running.value
-        try await group.shutdownGracefully()
+        try await server.stop()
     }
 }
 
