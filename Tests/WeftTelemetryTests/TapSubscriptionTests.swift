@@ -69,6 +69,22 @@ import WeftRegex
         var ids: [UInt64] = []
         while let batch = await tap.nextBatch() { ids += batch.map(\.context.id) }   // ends: the limit's requests are over
         #expect(ids == [1, 2])
+        #expect(tap.reachedLimit)
+    }
+
+    /// A tap ended otherwise did not reach a limit, with one or not: the proxy's tap service tells
+    /// its tapper the two apart (OK against UNAVAILABLE).
+    @Test func aClosedTapDidNotReachItsLimit() async {
+        let hub = TapHub()
+        let unlimited = hub.subscribe(.everything)
+        let limited = hub.subscribe(.everything, limit: 2)
+        #expect(hub.admit(anyRequest, scratch: scratch).count == 2)
+        limited.requestEnded()   // one of its two requests over
+        hub.unsubscribe(unlimited)
+        hub.unsubscribe(limited)
+        #expect(await unlimited.nextBatch() == nil)
+        #expect(await limited.nextBatch() == nil)
+        #expect(!unlimited.reachedLimit && !limited.reachedLimit)
     }
 
     @Test(.timeLimit(.minutes(1))) func aWaitingReaderGetsEachEventAsItComesAndNilWhenTheTapCloses() async {

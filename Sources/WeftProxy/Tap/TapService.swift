@@ -53,10 +53,11 @@ struct TapService: Weft_Tap_V1_Tap.SimpleServiceProtocol {
         } onCancelRPC: {
             hub.unsubscribe(subscription)
         }
-        // The tap ended without its limit: the proxy is stopping (its server cancels the handlers).
-        // Ending the call with OK would read as "limit reached" to the tapper, which then exits
-        // quietly; say what happened instead.
-        if Task.isCancelled {
+        // OK says "limit reached" to the tapper, which then exits quietly. Any other end is the
+        // proxy stopping (its server cancels the handlers, through the task or through the RPC's
+        // cancellation handler above, in either order: the task is not always cancelled yet by
+        // now) or the client gone (then nobody reads this): say what happened.
+        guard subscription.reachedLimit else {
             throw RPCError(code: .unavailable, message: "the proxy is shutting down")
         }
     }

@@ -30,6 +30,8 @@ public final class TapSubscription: Sendable {
         var open = 0
         /// No more requests are observed and no more events come; those queued are still taken.
         var finished = false
+        /// It finished because its limit's requests were all over (not closed).
+        var reachedLimit = false
         var events: [TapEvent] = []
         /// The reader, while it waits for an event (then `events` is empty).
         var reader: CheckedContinuation<[TapEvent]?, Never>?
@@ -73,6 +75,12 @@ public final class TapSubscription: Sendable {
         } onCancel: {
             state.withLock { $0.reader.take() }?.resume(returning: nil)
         }
+    }
+
+    /// Whether the tap ended because its limit's requests were all over, rather than being closed
+    /// (``TapHub/unsubscribe(_:)``) or left by a cancelled reader.
+    public var reachedLimit: Bool {
+        state.withLock { $0.reachedLimit }
     }
 
     /// Events and requests lost so far and not yet reported; resets the counts.
@@ -127,6 +135,7 @@ public final class TapSubscription: Sendable {
         state.withLock { state -> CheckedContinuation<[TapEvent]?, Never>? in
             state.open -= 1
             guard let limit, state.admitted >= limit, state.open == 0, !state.finished else { return nil }
+            state.reachedLimit = true
             return state.finish()
         }?.resume(returning: nil)
     }
