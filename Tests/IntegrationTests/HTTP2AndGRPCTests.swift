@@ -175,6 +175,20 @@ extension Integration {
             #expect(lines.last == "CLOSED", "\(frames.stdout)")
         }
 
+        @Test func sigtermShutsAnOpenHTTP2ConnectionDownGracefully() async throws {
+            // The idle timeout (90 s by default) is far off: only the drain can end this connection
+            // before the raw client's 3 s of silence.
+            let server = try await NGHTTPServer.start(files: ["index.html": 64])
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: "127.0.0.1:\(server.port)"))
+            async let frames = h2Abuse(proxy.inbound, "idle")
+            try await Task.sleep(for: .milliseconds(500))
+            proxy.process.signal(SIGTERM)
+            let lines = try await frames.stdout.split(separator: "\n").map(String.init)
+            #expect(lines.contains("GOAWAY stream=0 code=0") && lines.contains("PING stream=0"), "\(lines)")
+            #expect(lines.last == "CLOSED", "\(lines)")
+            #expect(await proxy.process.waitForExit() == 0)
+        }
+
         @Test func anIdleClientThatNeverAcknowledgesTheGoAwayPingIsClosedAfterTheGracePeriod() async throws {
             let server = try await NGHTTPServer.start(files: ["index.html": 64])
             let config = ProxyUnderTest.config(app: "127.0.0.1:\(server.port)", extra: "downstream: { idleTimeout: 500ms }")
