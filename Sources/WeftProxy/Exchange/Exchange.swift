@@ -473,8 +473,7 @@ final class Exchange: UpstreamResponseDelegate {
         upstream = nil
         connection.delegate = nil
         finish(.responded(status: 101))
-        let downstream = self.downstream
-        context.eventLoop.assumeIsolated().execute {
+        context.eventLoop.assumeIsolated().execute { [downstream] in
             downstream.switchProtocols(to: connection)
         }
     }
