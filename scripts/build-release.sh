@@ -20,11 +20,13 @@
 #   `swift-backtrace`: the Swift runtime finds it there and, when the process crashes, for any
 #   reason, it prints every thread's frames with function, file and line, read from the binary's
 #   symbol table and debug information (neither is stripped). Deploy it with the binaries.
-# - the code a proxy runs laid out first and together: what an idle proxy runs, then the rest by
-#   instruction count (scripts/weft-proxy.order, written by scripts/link-order.py from two callgrind
-#   profiles; lld's --symbol-ordering-file, every function in its own section): the kernel maps
-#   code 64 KB around each page touched, so the 1.5 MB an idle proxy had run, spread over the 30 MB
-#   text section, kept 13.8 MB resident.
+# - the code a proxy runs laid out first and together, both written by scripts/link-order.py from
+#   callgrind profiles: the input sections an idle proxy runs first (scripts/weft-proxy-idle.lds, a
+#   linker script that only adds them to the start of .text), then the functions a working proxy
+#   runs by instruction count (scripts/weft-proxy.order, lld's --symbol-ordering-file; every
+#   function in its own section). The kernel maps code 64 KB around each page touched, so code run
+#   at start-up but spread over the 30 MB text section keeps megabytes resident. lld writes a link
+#   map of each product to $scratch_path/link-maps/ for link-order.py.
 # - the C++ standard library linked in as well (libstdc++.a; the Swift runtime and Foundation's ICU
 #   are C++): linked dynamically, libstdc++.so's symbol tables, read by the loader at every start,
 #   and the 64 KB runs mapped around each page of its code touched kept 1.1 MB of an idle proxy
@@ -57,6 +59,9 @@ if [ "$package_path" = . ] && [ -f scripts/weft-proxy.order ]; then
   # Each function in its own section (swiftc gives only some their own by default), so the
   # linker can place it, and drop it when nothing calls it.
   link_order=(-Xswiftc -Xfrontend -Xswiftc -function-sections -Xlinker --symbol-ordering-file="$PWD/scripts/weft-proxy.order" -Xlinker --no-warn-symbol-ordering)
+  if [ -f scripts/weft-proxy-idle.lds ]; then
+    link_order+=(-Xlinker -T -Xlinker "$PWD/scripts/weft-proxy-idle.lds")
+  fi
 fi
 static_cxx=()
 libstdcxx_archive=$(clang -print-file-name=libstdc++.a)
@@ -68,14 +73,19 @@ else
   echo "build-release: no libstdc++.a (Debian: libstdc++-12-dev); linking the shared libstdc++" >&2
 fi
 # SwiftPM takes a binary it has linked for up to date while its objects and flags stand, so three
-# kinds of stale binary are dropped before building: one older than the order file (SwiftPM does
-# not track it), one linked to the dynamic Swift runtime (`swift package benchmark` builds the
+# kinds of stale binary are dropped before building: one older than the order file or the idle
+# linker script (SwiftPM does not track them), one linked to the dynamic Swift runtime (`swift package benchmark` builds the
 # same products in the same place that way, and SwiftPM keeps that build plan too), and one linked
 # to the shared libstdc++ when the archive is there (SwiftPM does not relink for a new -L either).
 for product in "${products[@]}"; do
   binary="$scratch_path/release/$product"
-  if [ -f "$binary" ] && [ ${#link_order[@]} -gt 0 ] && [ scripts/weft-proxy.order -nt "$binary" ]; then
+  if [ -f "$binary" ] && [ ${#link_order[@]} -gt 0 ] && { [ scripts/weft-proxy.order -nt "$binary" ] || [ scripts/weft-proxy-idle.lds -nt "$binary" ]; }; then
     rm -f "$binary"
+  fi
+  link_map=()
+  if [ "$package_path" = . ]; then
+    mkdir -p "$scratch_path/link-maps"
+    link_map=(-Xlinker -Map="$(cd "$scratch_path/link-maps" && pwd)/$product.map")
   fi
   stale_libraries=(-e libswiftCore.so)
   [ ${#static_cxx[@]} -gt 0 ] && stale_libraries+=(-e libstdc++.so)
@@ -84,7 +94,7 @@ for product in "${products[@]}"; do
   fi
   swift build -c release --static-swift-stdlib --package-path "$package_path" --scratch-path "$scratch_path" \
     --product "$product" -Xswiftc -enforce-exclusivity=unchecked -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic \
-    "${link_order[@]}" "${static_cxx[@]}"
+    "${link_order[@]}" "${link_map[@]}" "${static_cxx[@]}"
 done
 if [ "$package_path" = . ]; then
   toolchain=$(dirname "$(dirname "$(command -v swift)")")
