@@ -10,7 +10,7 @@ scripts/build-release.sh hands both to lld: the linker script (`-T`, an INSERT s
 default layout) places the idle proxy's input sections at the start of .text, in that order; the
 symbol ordering file (`--symbol-ordering-file`) orders the rest. The kernel maps code 64 KB at a
 time around each page a process touches (fault-around), so code run at start-up but spread over the
-30 MB text section keeps megabytes resident: the ~3.9 MB an idle proxy runs sat in 9.5 MB of
+30 MB text section keeps megabytes resident: the 4.0 MB an idle proxy runs sat in 9.5 MB of
 resident code before the linker script (the ordering file alone cannot place functions without a
 symbol, LLVM's private ones such as `.Lobjectdestroy`, nor pick one of several local functions
 sharing a name; the linker script names input sections, so it places those too).
@@ -243,7 +243,11 @@ def section_pattern(file, section):
     else:
         built = re.search(r"/([^/]+\.build/.*)$", file)
         where = f"*/{built.group(1) if built else os.path.basename(file)}"
-    if not re.fullmatch(r"[A-Za-z0-9_.$/*:+-]+", where + section):
+    # A script splits words at blanks and takes a quoted name literally (no `*`), so a blank in a
+    # file or section name (`OrderedSet+Partial SetAlgebra+Basics.swift.o`, `.Lget_witness_table …`)
+    # is matched by `?`, any one character.
+    where, section = where.replace(" ", "?"), section.replace(" ", "?")
+    if not re.fullmatch(r"[A-Za-z0-9_.$/*?:+-]+", where + section):
         return None
     return f"{where}({section})"
 
