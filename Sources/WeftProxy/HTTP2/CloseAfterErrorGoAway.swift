@@ -20,6 +20,6 @@ struct CloseAfterErrorGoAway: NIOHTTP2FrameDelegate {
         connectionFailed?()
         // Not inside NIO's write: on the next tick. The GOAWAY still goes out first: a close
         // flushes what is pending (FlushCoalescingHandler).
-        channel.eventLoop.execute { channel.close(promise: nil) }
+        channel.eventLoop.execute { [channel] in channel.close(promise: nil) }
     }
 }
