@@ -272,17 +272,16 @@ def main():
                         help="lld's map of --proxy, which build-release.sh writes")
     parser.add_argument("--idle-script", default=os.path.join(ROOT, "scripts/weft-proxy-idle.lds"))
     args = parser.parse_args()
-    link_map = args.link_map
-    if not os.path.exists(link_map):
-        sys.exit(f"link-order: no {link_map}; link with scripts/build-release.sh, which writes it")
+    if not os.path.exists(args.link_map):
+        sys.exit(f"link-order: no {args.link_map}; link with scripts/build-release.sh, which writes it")
     work = tempfile.mkdtemp(prefix="weft-link-order-")
     try:
-        write_layout(args, link_map, work)
+        write_layout(args, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def write_layout(args, link_map, work):
+def write_layout(args, work):
     stripped = os.path.join(work, "weft-proxy")
     subprocess.run(["objcopy", "--strip-debug", args.proxy, stripped], check=True)
 
@@ -302,7 +301,7 @@ def write_layout(args, link_map, work):
         f.write(config_text)
 
     symbols = functions(stripped)
-    by_name = {name: (start, size) for start, size, name in symbols}
+    main_entry = next(start for start, _, name in symbols if name == "weft_proxy_main")
 
     def profiled(name, arguments, work_to_do):
         """Instructions run per address of the binary's file layout while `work_to_do` ran."""
@@ -322,7 +321,7 @@ def write_layout(args, link_map, work):
         costs, entry = instruction_costs(profile, stripped)
         if entry is None:
             sys.exit(f"link-order: the {name} run never entered weft_proxy_main (see {name}.log)")
-        base = entry - by_name["weft_proxy_main"][0]
+        base = entry - main_entry
         return collections.Counter({address - base: cost for address, cost in costs.items()})
 
     try:
@@ -333,6 +332,7 @@ def write_layout(args, link_map, work):
         upstream.terminate()
         nghttpd.terminate()
 
+    link_map = args.link_map
     sections, text = text_input_sections(link_map)
     if text != text_section(stripped):
         sys.exit(f"link-order: {link_map} is not the map of {args.proxy} (their .text differ); relink with scripts/build-release.sh")
