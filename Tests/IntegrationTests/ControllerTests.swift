@@ -160,6 +160,23 @@ extension Integration {
             #expect(unknown.stderr.contains("no connected proxy carries deploy/nope"), "\(unknown.stderr)")
         }
 
+        /// A port `weft up` picks is bound later by its app or proxy; in the kernel's ephemeral range
+        /// any outgoing connection could take it first (CI once saw an app fail with "Address
+        /// already in use" that way), so every pick lies below that range.
+        @Test func everyPortWeftUpPicksLiesBelowTheEphemeralRangeWhereNoConnectionCanTakeIt() async throws {
+            let mesh = try await MeshUnderTest.start(mesh: Self.shelf)
+            defer { mesh.stop() }
+            let range = try String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)
+            let ephemeralLow = try #require(range.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) })
+            let rows = mesh.process.output.split(separator: "\n").filter { $0.hasPrefix("shelf ") }
+            #expect(rows.count == 4, "\(mesh.process.output)")
+            // APP, INBOUND, OUTBOUND, ADMIN per row.
+            let ports = rows.flatMap { $0.matches(of: /127\.0\.0\.1:(\d+)/).compactMap { Int($0.1) } }
+            #expect(ports.count == 16, "\(rows)")
+            #expect(Set(ports).count == 16, "\(ports)")
+            #expect(ports.allSatisfy { $0 >= 1024 && $0 < ephemeralLow }, "\(ports) vs ephemeral range from \(ephemeralLow)")
+        }
+
         @Test func aTapperThatLeavesClosesTheProxiesTapsWithNoTraffic() async throws {
             let mesh = try await MeshUnderTest.start(mesh: Self.shelf)
             defer { mesh.stop() }

@@ -95,15 +95,39 @@ struct ChildProcessError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// A free TCP port on 127.0.0.1, from the kernel (bound then released).
+/// A free TCP port on 127.0.0.1 below the kernel's ephemeral range (`ip_local_port_range`).
+///
+/// The port is only checked free: its owner (an app, a proxy) binds it later. A port from the
+/// ephemeral range could meanwhile become the source port of any outgoing connection on the
+/// machine (a proxy dialing the controller, say), and the owner's bind would fail with "address
+/// already in use"; below the range only another explicit bind can take it.
 func freeLoopbackPort() throws -> Int {
+    let ephemeralLow = ephemeralPortRange().lowerBound
+    let candidates = max(1024, ephemeralLow - 16384)..<ephemeralLow
+    guard !candidates.isEmpty else { return try bindLoopback(port: 0) }
+    for _ in 0..<256 {
+        if let port = try? bindLoopback(port: Int.random(in: candidates)) { return port }
+    }
+    throw ChildProcessError(message: "no free port on 127.0.0.1 in \(candidates.lowerBound)-\(candidates.upperBound - 1)")
+}
+
+/// The kernel's range for ephemeral (automatically chosen) ports; Linux's default when unreadable.
+func ephemeralPortRange() -> ClosedRange<Int> {
+    let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+    let bounds = text.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+    guard bounds.count == 2, bounds[0] <= bounds[1] else { return 32768...60999 }
+    return bounds[0]...bounds[1]
+}
+
+/// Binds 127.0.0.1:`port` (0: the kernel picks), releases it and returns the port bound.
+private func bindLoopback(port: Int) throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw ChildProcessError(message: "socket(): \(String(cString: strerror(errno)))") }
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
+    address.sin_port = UInt16(port).bigEndian
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
     guard bound == 0 else { throw ChildProcessError(message: "bind(): \(String(cString: strerror(errno)))") }

@@ -29,7 +29,7 @@ struct MeshPlan: Sendable {
         self.runDirectory = runDirectory
         self.controller = controller
         var instances: [Instance] = []
-        // Distinct ports: the kernel may hand the same free port out twice in a row.
+        // Distinct ports: each is only checked free, and a random pick can repeat.
         var taken: Set<Int> = [controller.port]
         func port() throws -> Int {
             for _ in 0..<100 {
