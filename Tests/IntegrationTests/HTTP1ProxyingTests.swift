@@ -122,6 +122,33 @@ extension Integration {
             #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
         }
 
+        @Test func aHalfClosedClientsRequestIsDroppedWithItsUpstreamRequestAfterTheIdleTimeout() async throws {
+            // A FIN cannot be told from a client that left (curl giving up): such a request still
+            // waits for its answer, but no longer than the idle timeout without activity; then
+            // the proxy closes the client connection and drops the upstream request with it.
+            let upstream = try await PythonUpstream.start()
+            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(
+                app: upstream.address, extra: "downstream: { idleTimeout: 1s }"))
+            defer { proxy.stop() }
+            let started = ContinuousClock.now
+            let answer = try rawExchange(proxy.inbound, Array("GET /hang HTTP/1.1\r\nHost: a\r\n\r\n".utf8), halfClose: true)
+            let waited = ContinuousClock.now - started
+            #expect(answer.isEmpty, "\(answer)")
+            #expect(waited >= .milliseconds(900) && waited < .seconds(5), "closed after \(waited)")
+            // Only the query's own connection stays open at the upstream.
+            var open = -1
+            for _ in 0..<40 {
+                open = try await upstream.openConnectionCount()
+                if open == 1 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(open == 1, "connections open at the upstream: \(open)")
+            _ = try await proxy.process.waitForOutput("gave up on a request whose client half-closed", timeout: .seconds(5))
+            // A half-closed client whose answer comes in time still gets it (nc -N, the pipelining test).
+            let slow = try rawExchange(proxy.inbound, Array("GET /slow?ms=300 HTTP/1.1\r\nHost: a\r\n\r\n".utf8), halfClose: true)
+            #expect(slow.hasPrefix("HTTP/1.1 200"), "\(slow)")
+        }
+
         @Test func expectContinueGetsTheUpstreams100BeforeTheBodyIsSent() async throws {
             let upstream = try await PythonUpstream.start()
             let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(app: upstream.address))

@@ -204,6 +204,8 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func writeResponseHead(_ response: HTTPResponse, for exchange: Exchange) {
         guard let context else { return }
+        // A half-closed client's answer is watched by the idle timer (see `isBusy`): writing is activity.
+        if clientInputClosed { idleTimer.lastActivity = .now() }
         // A request that asked to upgrade stopped the HTTP decoder: without 101 the connection cannot go on.
         let allowed = clientKeepAlive && !upgradeRequested && !quiescing
         let staysOpen = responseWriter.writeHead(response, http10: clientVersion.minor == 0, keepAlive: allowed,
@@ -213,6 +215,7 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func writeResponseBody(_ body: ByteBuffer) {
         guard let context else { return }
+        if clientInputClosed { idleTimer.lastActivity = .now() }
         responseWriter.writeBody(body, context: context)
     }
 
@@ -326,9 +329,22 @@ final class HTTP1DownstreamHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     // MARK: Idle (IdleWatched)
 
-    var isBusy: Bool { exchange != nil || !pipelined.isEmpty }
+    /// A request in flight keeps the connection open however long its upstream takes, unless the
+    /// client half-closed: a FIN cannot be told from a client that left (curl giving up, a closed
+    /// browser tab), so such a request waits for its answer only while something is read or
+    /// written within the idle timeout.
+    var isBusy: Bool { (exchange != nil || !pipelined.isEmpty) && !clientInputClosed }
 
     func becameIdle() {
+        if let exchange {
+            self.exchange = nil
+            listener.logger.info("gave up on a request whose client half-closed: nothing read or written for the idle timeout", metadata: [
+                "peer": "\(remoteAddress.map { "\($0)" } ?? "?")", "path": "\(exchange.context.request?.path ?? "")",
+                "idleTimeout": "\(idleTimer.timeout)",
+            ])
+            exchange.abort("the client half-closed and nothing was read or written for the idle timeout")
+        }
+        pipelined.removeAll()
         context?.close(promise: nil)
     }
 

@@ -5,7 +5,7 @@
 
 Prints "PORT <n>" once listening. Endpoints:
   GET  /echo[/...], /users/...  JSON: method, path, headers, body length
-  GET  /connections     how many TCP connections this server accepted
+  GET  /connections     how many TCP connections this server accepted, and how many are open
   GET  /download?bytes=N[&chunked=1]   N bytes of 'x' (content-length, or chunked with a trailer)
   POST|PUT /upload      reads the body (content-length or chunked); JSON: bytes, sha256
   GET  /slow?ms=N       answers after N ms
@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 connections = 0
+open_connections = 0
 delay_ms = 0
 flaky_requests = 0
 uploads = []
@@ -39,10 +40,19 @@ class Handler(BaseHTTPRequestHandler):
     wbufsize = 65536
 
     def setup(self):
-        global connections
+        global connections, open_connections
         with lock:
             connections += 1
+            open_connections += 1
         super().setup()
+
+    def finish(self):
+        global open_connections
+        try:
+            super().finish()
+        finally:
+            with lock:
+                open_connections -= 1
 
     def log_message(self, *args):
         pass
@@ -109,7 +119,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(200, {"method": self.command, "path": self.path,
                                  "headers": {k.lower(): v for k, v in self.headers.items()}, "body": length})
         elif url.path == "/connections":
-            self.send_json(200, {"connections": connections})
+            self.send_json(200, {"connections": connections, "open": open_connections})
         elif url.path == "/download":
             size = int(query.get("bytes", ["0"])[0])
             block = b"x" * (1 << 16)

@@ -57,9 +57,17 @@ final class PythonUpstream {
 
     /// TCP connections the upstream has accepted so far.
     func connectionCount() async throws -> Int {
+        try await connections()["connections"] as? Int ?? -1
+    }
+
+    /// TCP connections open at the upstream now, the one asking included.
+    func openConnectionCount() async throws -> Int {
+        try await connections()["open"] as? Int ?? -1
+    }
+
+    private func connections() async throws -> [String: Any] {
         let result = try await run(Paths.curl, ["-s", "--max-time", "5", "http://\(address)/connections"])
-        let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
-        return json?["connections"] as? Int ?? -1
+        return try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
     }
 }
 
@@ -194,8 +202,9 @@ func curl(_ arguments: [String], timeout: Duration = .seconds(60)) async throws 
 }
 
 /// Sends raw bytes on a fresh TCP connection and returns what comes back before the peer closes
-/// (or `timeout`): for requests curl refuses to send.
-func rawExchange(_ address: String, _ bytes: [UInt8], timeout: Duration = .seconds(10)) throws -> String {
+/// (or `timeout`): for requests curl refuses to send. `halfClose` shuts the sending side down once
+/// everything is sent, as `nc -N` does.
+func rawExchange(_ address: String, _ bytes: [UInt8], halfClose: Bool = false, timeout: Duration = .seconds(10)) throws -> String {
     let parts = address.split(separator: ":")
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw TestFailure("socket() failed") }
@@ -216,6 +225,7 @@ func rawExchange(_ address: String, _ bytes: [UInt8], timeout: Duration = .secon
         if written <= 0 { break }
         offset += written
     }
+    if halfClose { shutdown(fd, Int32(SHUT_WR)) }
     var received = [UInt8]()
     var buffer = [UInt8](repeating: 0, count: 65536)
     while true {
