@@ -165,11 +165,11 @@ extension Integration {
         /// already in use" that way), so every pick lies below that range.
         /// (A machine whose ephemeral range starts at 1024 leaves no room below it: `weft up` then
         /// takes the kernel's picks, and there is nothing to check.)
-        @Test(.enabled(if: Self.ephemeralLow.map { $0 > 1024 } ?? false))
+        @Test(.enabled(if: ephemeralPortRangeStart().map { $0 > 1024 } ?? false))
         func everyPortWeftUpPicksLiesBelowTheEphemeralRangeWhereNoConnectionCanTakeIt() async throws {
             let mesh = try await MeshUnderTest.start(mesh: Self.shelf)
             defer { mesh.stop() }
-            let ephemeralLow = try #require(Self.ephemeralLow)
+            let ephemeralLow = try #require(ephemeralPortRangeStart())
             let rows = mesh.process.output.split(separator: "\n").filter { $0.hasPrefix("shelf ") }
             #expect(rows.count == 4, "\(mesh.process.output)")
             // APP, INBOUND, OUTBOUND, ADMIN per row.
@@ -177,12 +177,6 @@ extension Integration {
             #expect(ports.count == 16, "\(rows)")
             #expect(Set(ports).count == 16, "\(ports)")
             #expect(ports.allSatisfy { $0 >= 1024 && $0 < ephemeralLow }, "\(ports) vs ephemeral range from \(ephemeralLow)")
-        }
-
-        /// The first port of the kernel's ephemeral range (`ip_local_port_range`).
-        static var ephemeralLow: Int? {
-            let range = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)
-            return range?.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) }
         }
 
         @Test func aTapperThatLeavesClosesTheProxiesTapsWithNoTraffic() async throws {

@@ -24,13 +24,15 @@ struct MeshPlan: Sendable {
     let controller: ListenAddress
     let instances: [Instance]
 
-    init(mesh: MeshFile, runDirectory: String, controller: ListenAddress) throws {
+    /// `reserving`: ports not to hand out besides the controller's (its API's): the plan is made
+    /// before the controller binds them.
+    init(mesh: MeshFile, runDirectory: String, controller: ListenAddress, reserving reserved: [Int] = []) throws {
         self.mesh = mesh
         self.runDirectory = runDirectory
         self.controller = controller
         var instances: [Instance] = []
         // Distinct ports: each is only checked free, and a random pick can repeat.
-        var taken: Set<Int> = [controller.port]
+        var taken = Set([controller.port] + reserved)
         func port() throws -> Int {
             for _ in 0..<100 {
                 let candidate = try freeLoopbackPort()

@@ -50,7 +50,8 @@ struct UpCommand: AsyncParsableCommand {
         }
         let options = try listen.options(scrapeInterval: scrapeInterval)
         let directory = runDir ?? (NSTemporaryDirectory() + "weft-up-\(getpid())")
-        let plan = try MeshPlan(mesh: mesh, runDirectory: URL(fileURLWithPath: directory).standardizedFileURL.path, controller: options.pushAddress)
+        let plan = try MeshPlan(mesh: mesh, runDirectory: URL(fileURLWithPath: directory).standardizedFileURL.path, controller: options.pushAddress,
+                                reserving: [options.apiAddress.port])
         try plan.writeProxyConfigs()
 
         let logger = ControllerSetup.bootstrapLogging(logLevel)
