@@ -1,4 +1,5 @@
 import Foundation
+@testable import weft
 
 /// Paths of the package, the built proxy and the test fixtures.
 enum Paths {
@@ -236,37 +237,18 @@ func rawExchange(_ address: String, _ bytes: [UInt8], halfClose: Bool = false, t
     return String(decoding: received, as: UTF8.self)
 }
 
-/// A loopback port that was free a moment ago (for peers that cannot bind port 0 and report it).
-/// Picked below the kernel's ephemeral range, as `weft up` picks its own: in the range, any
-/// outgoing connection (a parallel test's) could take it before the peer binds it.
+/// A loopback port that was free a moment ago (for peers that cannot bind port 0 and report it),
+/// picked as `weft up` picks its own: below the kernel's ephemeral range, where no outgoing
+/// connection (a parallel test's) can take it before the peer binds it.
 func freePort() -> Int {
-    let ephemeralStart = ephemeralPortRangeStart() ?? 32768
-    let candidates = max(1024, ephemeralStart - 16384)..<max(1024, ephemeralStart)
-    for _ in 0..<256 where !candidates.isEmpty {
-        if let port = bindProbe(port: Int.random(in: candidates)) { return port }
-    }
-    return bindProbe(port: 0) ?? 0
+    (try? freeLoopbackPort()) ?? 0
 }
 
-/// The first port of the kernel's ephemeral range (`ip_local_port_range`).
+/// The first port of the kernel's ephemeral range (`ip_local_port_range`), read here rather than
+/// through `weft`'s reader: the tests check `weft up`'s picks against it.
 func ephemeralPortRangeStart() -> Int? {
     let range = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)
     return range?.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) }
-}
-
-/// Binds 127.0.0.1:`port` (0: the kernel picks) and releases it: the port bound, nil if taken.
-private func bindProbe(port: Int) -> Int? {
-    let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(probe) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = in_port_t(UInt16(port)).bigEndian
-    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, length) } }
-    guard bound == 0 else { return nil }
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(probe, $0, &length) } }
-    return Int(UInt16(bigEndian: addr.sin_port))
 }
 
 /// Starts `Fixtures/<script>` with `arguments`; it prints `PORT <n>` once listening.
