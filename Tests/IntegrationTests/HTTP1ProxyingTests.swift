@@ -98,11 +98,17 @@ extension Integration {
             #expect(halfClosed.stdout.matches(of: /HTTP\/1\.1 200/).count == 2, "\(halfClosed.stdout)")
         }
 
-        @Test func anIdleClientConnectionIsClosedAfterTheIdleTimeout() async throws {
+        /// The upstream fixture and a proxy in front of it whose client connections idle out after 1 s.
+        static func proxyWithOneSecondIdleTimeout() async throws -> (PythonUpstream, ProxyUnderTest) {
             let upstream = try await PythonUpstream.start()
             let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(
                 app: upstream.address, extra: "downstream: { idleTimeout: 1s }"))
-            defer { proxy.stop() }
+            return (upstream, proxy)
+        }
+
+        @Test func anIdleClientConnectionIsClosedAfterTheIdleTimeout() async throws {
+            let (upstream, proxy) = try await Self.proxyWithOneSecondIdleTimeout()
+            defer { proxy.stop(); _ = upstream }
             let started = ContinuousClock.now
             // One request, then silence: rawExchange reads until the proxy closes (or 10 s pass).
             let answer = try rawExchange(proxy.inbound, Array("GET /echo HTTP/1.1\r\nHost: a\r\n\r\n".utf8))
@@ -114,10 +120,8 @@ extension Integration {
         @Test func aRequestWaitingOnASlowUpstreamOutlastsTheIdleTimeout() async throws {
             // The connection is not idle while its request is in flight: a slow upstream is the
             // route timeout's business. The answer comes after 2 s, past the 1 s idle timeout.
-            let upstream = try await PythonUpstream.start()
-            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(
-                app: upstream.address, extra: "downstream: { idleTimeout: 1s }"))
-            defer { proxy.stop() }
+            let (upstream, proxy) = try await Self.proxyWithOneSecondIdleTimeout()
+            defer { proxy.stop(); _ = upstream }
             let answer = try rawExchange(proxy.inbound, Array("GET /slow?ms=2000 HTTP/1.1\r\nHost: a\r\n\r\n".utf8))
             #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
         }
@@ -126,10 +130,8 @@ extension Integration {
             // A FIN cannot be told from a client that left (curl giving up): such a request still
             // waits for its answer, but no longer than the idle timeout without activity; then
             // the proxy closes the client connection and drops the upstream request with it.
-            let upstream = try await PythonUpstream.start()
-            let proxy = try await ProxyUnderTest.start(config: ProxyUnderTest.config(
-                app: upstream.address, extra: "downstream: { idleTimeout: 1s }"))
-            defer { proxy.stop() }
+            let (upstream, proxy) = try await Self.proxyWithOneSecondIdleTimeout()
+            defer { proxy.stop(); _ = upstream }
             let started = ContinuousClock.now
             let answer = try rawExchange(proxy.inbound, Array("GET /hang HTTP/1.1\r\nHost: a\r\n\r\n".utf8), halfClose: true)
             let waited = ContinuousClock.now - started
