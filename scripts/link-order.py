@@ -150,7 +150,7 @@ def instruction_costs(callgrind_out, binary):
     the callee ran, so it is skipped. Addresses are as loaded: valgrind maps a PIE at its own base,
     found from the entry of `weft_proxy_main`, which every run runs once.
     """
-    names, costs, entries = {}, collections.Counter(), {}
+    names, costs, main_entry = {}, collections.Counter(), None
     in_binary, function, after_call = False, None, False
 
     def name(kind, spec):
@@ -184,8 +184,8 @@ def instruction_costs(callgrind_out, binary):
                 address = int(parts[0], 16)
                 costs[address] += int(parts[positions]) if len(parts) > positions else 0
                 if function == "weft_proxy_main":
-                    entries[function] = min(entries.get(function, address), address)
-    return costs, entries.get("weft_proxy_main")
+                    main_entry = address if main_entry is None else min(main_entry, address)
+    return costs, main_entry
 
 
 def functions(binary):
