@@ -2,7 +2,8 @@ import NIOCore
 
 /// The connection an ``IdleTimer`` watches.
 protocol IdleWatched: AnyObject {
-    /// A request is in flight: not idle, whatever the clock says.
+    /// Not idle, whatever the clock says: a request is in flight for a client still there to
+    /// read its answer (as far as the connection can tell).
     var isBusy: Bool { get }
     /// Nothing happened for the timeout: close (or start closing) the connection.
     func becameIdle()

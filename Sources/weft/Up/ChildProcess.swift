@@ -102,7 +102,7 @@ struct ChildProcessError: Error, CustomStringConvertible {
 /// machine (a proxy dialing the controller, say), and the owner's bind would fail with "address
 /// already in use"; below the range only another explicit bind can take it.
 func freeLoopbackPort() throws -> Int {
-    let ephemeralLow = ephemeralPortRange().lowerBound
+    let ephemeralLow = firstEphemeralPort()
     let candidates = max(1024, ephemeralLow - 16384)..<ephemeralLow
     guard !candidates.isEmpty else { return try bindLoopback(port: 0) }
     for _ in 0..<256 {
@@ -111,12 +111,11 @@ func freeLoopbackPort() throws -> Int {
     throw ChildProcessError(message: "no free port on 127.0.0.1 in \(candidates.lowerBound)-\(candidates.upperBound - 1)")
 }
 
-/// The kernel's range for ephemeral (automatically chosen) ports; Linux's default when unreadable.
-func ephemeralPortRange() -> ClosedRange<Int> {
-    let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
-    let bounds = text.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
-    guard bounds.count == 2, bounds[0] <= bounds[1] else { return 32768...60999 }
-    return bounds[0]...bounds[1]
+/// The first of the kernel's ephemeral (automatically chosen) ports, from `ip_local_port_range`;
+/// Linux's default when unreadable.
+private func firstEphemeralPort() -> Int {
+    let text = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)
+    return text?.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32768
 }
 
 /// Binds 127.0.0.1:`port` (0: the kernel picks), releases it and returns the port bound.
